@@ -1,0 +1,44 @@
+//! Builds the C core (`csrc/`) into the crate.
+//!
+//! One backend file is compiled beside the generic core, chosen by the
+//! target and, on Unix, by `COSTACK_BACKEND=ucontext|sigaltstack`.
+
+use std::env;
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=COSTACK_BACKEND");
+    println!("cargo:rerun-if-changed=csrc");
+    println!("cargo:rerun-if-changed=include");
+
+    let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let backend = env::var("COSTACK_BACKEND").unwrap_or_else(|_| "ucontext".to_string());
+
+    let mut build = cc::Build::new();
+    build
+        .include("include")
+        .include("csrc")
+        .flag_if_supported("-std=c99")
+        .warnings(true)
+        .extra_warnings(true)
+        .file("csrc/coroutine.c")
+        .file("csrc/qemu_compat.c");
+
+    if target_os == "windows" {
+        panic!("costack: the Windows backend is not built yet");
+    }
+    build.file("csrc/platform_unix.c");
+    match backend.as_str() {
+        "ucontext" | "sigaltstack" => {
+            build
+                .file("csrc/switch_setjmp.c")
+                .file(format!("csrc/backend_{backend}.c"));
+        }
+        other => panic!(
+            "costack: unknown COSTACK_BACKEND={other:?} (expected \"ucontext\" or \"sigaltstack\")"
+        ),
+    }
+    build.compile("costack_core");
+    println!("cargo:rustc-cfg=costack_backend=\"{backend}\"");
+    println!("cargo:rustc-check-cfg=cfg(costack_backend, values(\"ucontext\", \"sigaltstack\", \"fibers\", \"asm\"))");
+    println!("cargo:include={}/include", env::var("CARGO_MANIFEST_DIR").unwrap());
+}

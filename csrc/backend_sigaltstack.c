@@ -1,0 +1,155 @@
+/*
+ * backend_sigaltstack.c - a signal handler gets a new stack going; switches
+ * are _setjmp/_longjmp (switch_setjmp.c).  The GNU Pth recipe, for systems
+ * without a usable makecontext.
+ *
+ * To get onto a new stack: block SIGUSR2, make the new stack this thread's
+ * alternate signal stack, send SIGUSR2 to this thread and wait for it.  The
+ * handler runs on the new stack, saves a jump buffer and returns.  The
+ * creator puts the previous alternate stack and mask back, then jumps into
+ * the saved buffer: execution continues on the new stack, in a frame the
+ * handler left behind, with no signal context around it any more.  All of
+ * that is about ten system calls per new stack and none per switch.
+ *
+ * SIGUSR2 is reserved for this.  Its handler is installed once and never
+ * reset: restoring the old action while another thread raises the signal
+ * would kill the process (QEMU hit that race in 2021).
+ */
+
+/* The bootstrap longjmps between the new stack and the creator's; glibc's
+ * fortified longjmp would abort (see switch_setjmp.c). */
+#undef _FORTIFY_SOURCE
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
+#include "platform.h"
+#include "switch_setjmp.h"
+
+#define BOOT_SIGNAL SIGUSR2
+
+const char costack__backend_name[] = "sigaltstack";
+
+/* The bootstrap in progress on this thread (one at a time per thread). */
+typedef struct Boot {
+    CostackCoroutine *co;
+    jmp_buf creator;
+    jmp_buf handler;
+    volatile sig_atomic_t called;
+} Boot;
+
+static COSTACK_THREAD_LOCAL Boot *volatile current_boot;
+
+static COSTACK_NOINLINE Boot *get_boot(void)
+{
+    COSTACK_BARRIER();
+    return current_boot;
+}
+
+static COSTACK_NOINLINE void bootstrap(void)
+{
+    Boot *boot = get_boot();
+    CostackCoroutine *co = boot->co;
+
+    /* Park; the first switch into co continues below.  boot lives on the
+     * creator's stack and is gone by then: use only co. */
+    if (!_setjmp(co->ctx->env))
+        _longjmp(boot->creator, 1);
+    costack__coroutine_main(co);
+}
+
+static void on_boot_signal(int sig)
+{
+    Boot *boot = get_boot();
+    (void)sig;
+    if (!boot)
+        return; /* not ours: nothing is being bootstrapped here */
+    if (!_setjmp(boot->handler)) {
+        boot->called = 1;
+        return;
+    }
+    /* Reached by the creator's longjmp, outside any signal context. */
+    bootstrap();
+}
+
+static int handler_error;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+
+static void install_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_boot_signal;
+    sa.sa_flags = SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(BOOT_SIGNAL, &sa, NULL) != 0)
+        handler_error = errno ? errno : EINVAL;
+}
+
+static int start_stack(CostackCoroutine *co)
+{
+    Boot boot;
+    sigset_t block, old_mask, wait_mask;
+    stack_t ss, old_ss;
+    int e;
+
+    memset(&boot, 0, sizeof(boot));
+    boot.co = co;
+
+    sigemptyset(&block);
+    sigaddset(&block, BOOT_SIGNAL);
+    if ((e = pthread_sigmask(SIG_BLOCK, &block, &old_mask)) != 0) {
+        errno = e;
+        return -1;
+    }
+    ss.ss_sp = co->stack.lo;
+    ss.ss_size = co->stack.size;
+    ss.ss_flags = 0;
+    if (sigaltstack(&ss, &old_ss) != 0) {
+        e = errno;
+        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+        errno = e;
+        return -1;
+    }
+
+    current_boot = &boot;
+    pthread_kill(pthread_self(), BOOT_SIGNAL);
+    sigfillset(&wait_mask);
+    sigdelset(&wait_mask, BOOT_SIGNAL);
+    while (!boot.called)
+        sigsuspend(&wait_mask);
+
+    /* Put the thread's previous signal stack back (or none). */
+    memset(&ss, 0, sizeof(ss));
+    ss.ss_flags = SS_DISABLE;
+    sigaltstack(&ss, NULL);
+    if (!(old_ss.ss_flags & SS_DISABLE))
+        sigaltstack(&old_ss, NULL);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+
+    /* Into the handler's frame, now an ordinary frame on the new stack. */
+    if (!_setjmp(boot.creator))
+        _longjmp(boot.handler, 1);
+    current_boot = NULL;
+    return 0;
+}
+
+int costack__backend_create(CostackCoroutine *co, size_t stack_size)
+{
+    pthread_once(&handler_once, install_handler);
+    if (handler_error) {
+        errno = handler_error;
+        return -1;
+    }
+    if (costack__setjmp_prepare(co, stack_size) != 0)
+        return -1;
+    if (start_stack(co) != 0) {
+        int e = errno;
+        costack__backend_free(co);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}

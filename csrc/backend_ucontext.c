@@ -1,0 +1,64 @@
+/*
+ * backend_ucontext.c - makecontext gets a new stack going; switches are
+ * _setjmp/_longjmp (switch_setjmp.c).
+ *
+ * makecontext/swapcontext run once per new stack, to get onto it; every
+ * later switch is _setjmp/_longjmp, which (unlike swapcontext) does not save
+ * and restore the signal mask with a system call each time.
+ */
+
+/* The bootstrap longjmps from the new stack back up to the creator's; glibc's
+ * fortified longjmp would abort (see switch_setjmp.c). */
+#undef _FORTIFY_SOURCE
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <ucontext.h>
+
+#include "platform.h"
+#include "switch_setjmp.h"
+
+const char costack__backend_name[] = "ucontext";
+
+/* What the bootstrap needs; makecontext passes only ints, so its address
+ * travels as two halves. */
+typedef struct Boot {
+    CostackCoroutine *co;
+    jmp_buf creator;
+} Boot;
+
+static void bootstrap(unsigned int hi, unsigned int lo)
+{
+    Boot *boot = (Boot *)(((uintptr_t)hi << 16 << 16) | (uintptr_t)lo);
+    CostackCoroutine *co = boot->co;
+
+    /* Park; the first switch into co continues below.  boot lives on the
+     * creator's stack and is gone by then: use only co. */
+    if (!_setjmp(co->ctx->env))
+        _longjmp(boot->creator, 1);
+    costack__coroutine_main(co);
+}
+
+int costack__backend_create(CostackCoroutine *co, size_t stack_size)
+{
+    ucontext_t uc, creator_uc;
+    Boot boot;
+    uintptr_t p = (uintptr_t)&boot;
+
+    if (costack__setjmp_prepare(co, stack_size) != 0)
+        return -1;
+    if (getcontext(&uc) != 0) {
+        costack__backend_free(co);
+        return -1;
+    }
+    uc.uc_link = NULL;
+    uc.uc_stack.ss_sp = co->stack.lo;
+    uc.uc_stack.ss_size = co->stack.size;
+    uc.uc_stack.ss_flags = 0;
+    boot.co = co;
+    makecontext(&uc, (void (*)(void))bootstrap, 2,
+                (unsigned int)(p >> 16 >> 16), (unsigned int)p);
+    /* swapcontext costs system calls, but only here, once per stack. */
+    if (!_setjmp(boot.creator))
+        swapcontext(&creator_uc, &uc);
+    return 0;
+}

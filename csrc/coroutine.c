@@ -1,0 +1,431 @@
+/*
+ * coroutine.c - the generic core: coroutine objects, the caller chain,
+ * termination, the pool, thread state, misuse checks and the global mutex.
+ * Written once for every backend; the backend only starts stacks and
+ * switches between them (backend.h).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "internal.h"
+#include "platform.h"
+
+/* How many terminated coroutines a thread keeps for itself before it hands
+ * them to the shared pool. */
+#define THREAD_POOL_BATCH 64
+/* The default limit of pooled coroutines over all threads. */
+#define DEFAULT_POOL_MAX 1024
+
+static COSTACK_THREAD_LOCAL CostackThread costack__tls;
+
+/* Process-wide state.  The shared pool list is guarded by the pool mutex;
+ * the counters are atomics. */
+static struct {
+    CostackCoroutine *pool;
+    size_t pool_count;
+    size_t pool_max;
+    size_t pool_cap; /* platform cap, 0 until computed */
+    size_t live;
+    size_t pooled;
+    size_t stacks;
+    size_t stack_bytes;
+} g = {NULL, 0, DEFAULT_POOL_MAX, 0, 0, 0, 0, 0};
+
+void costack__die(const char *msg)
+{
+    fprintf(stderr, "%s\n", msg);
+    fflush(stderr);
+    abort();
+}
+
+COSTACK_NOINLINE CostackThread *costack__thread(void)
+{
+    CostackThread *t = &costack__tls;
+    COSTACK_BARRIER();
+    if (!t->initialised) {
+        t->leader.state = COSTACK_LEADER;
+        t->current = &t->leader;
+        t->initialised = 1;
+    }
+    return t;
+}
+
+/* Make the calling thread able to switch: a leader context, the exit hook
+ * and the overflow reporting.  0, or -1 with errno. */
+static int thread_ready(CostackThread *t)
+{
+    if (t->leader.ctx)
+        return 0;
+    if (costack__platform_thread_init(t) != 0)
+        return -1;
+    if (costack__backend_leader(&t->leader) != 0) {
+        int e = errno;
+        costack__platform_thread_exit(t);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- pool ------------------------------------------------------------ */
+
+size_t costack_pool_max(void)
+{
+    size_t cap = costack__atomic_load(&g.pool_cap);
+    size_t max = costack__atomic_load(&g.pool_max);
+    if (cap == 0) {
+        cap = costack__platform_pool_cap();
+        if (cap == 0)
+            cap = 1; /* computed; keep 0 meaning "not yet" */
+        costack__atomic_store(&g.pool_cap, cap);
+    }
+    return max < cap ? max : cap;
+}
+
+static void free_coroutine(CostackCoroutine *co)
+{
+    size_t bytes = co->stack.map_size;
+    costack__backend_free(co);
+    costack__atomic_add(&g.stacks, (size_t)-1);
+    costack__atomic_add(&g.stack_bytes, (size_t)0 - bytes);
+    free(co);
+}
+
+void costack_pool_set_max(size_t max)
+{
+    CostackCoroutine *surplus = NULL;
+    costack__atomic_store(&g.pool_max, max);
+    max = costack_pool_max();
+    costack__mutex_lock_pool();
+    while (g.pool && costack__atomic_load(&g.pooled) > max) {
+        CostackCoroutine *co = g.pool;
+        g.pool = co->pool_next;
+        g.pool_count--;
+        costack__atomic_add(&g.pooled, (size_t)-1);
+        co->pool_next = surplus;
+        surplus = co;
+    }
+    costack__mutex_unlock_pool();
+    while (surplus) {
+        CostackCoroutine *co = surplus;
+        surplus = co->pool_next;
+        free_coroutine(co);
+    }
+}
+
+/* Keep a coroutine whose stack waits at the top of costack__coroutine_main
+ * for reuse, or free it when the pool is full. */
+static void pool_put(CostackThread *t, CostackCoroutine *co)
+{
+    size_t max = costack_pool_max();
+    size_t batch = max < THREAD_POOL_BATCH ? max : THREAD_POOL_BATCH;
+
+    co->state = COSTACK_POOLED;
+    co->entry = NULL;
+    co->opaque = NULL;
+    if (t && t->leader.ctx && t->pool_count < batch &&
+        costack__atomic_load(&g.pooled) < max) {
+        co->pool_next = t->pool;
+        t->pool = co;
+        t->pool_count++;
+        costack__atomic_add(&g.pooled, 1);
+        return;
+    }
+    costack__mutex_lock_pool();
+    if (costack__atomic_load(&g.pooled) < max) {
+        co->pool_next = g.pool;
+        g.pool = co;
+        g.pool_count++;
+        costack__atomic_add(&g.pooled, 1);
+        co = NULL;
+    }
+    costack__mutex_unlock_pool();
+    if (co)
+        free_coroutine(co);
+}
+
+static CostackCoroutine *take_matching(CostackCoroutine **list, size_t size)
+{
+    CostackCoroutine **pp;
+    for (pp = list; *pp; pp = &(*pp)->pool_next) {
+        CostackCoroutine *co = *pp;
+        if (co->stack.size == size) {
+            *pp = co->pool_next;
+            co->pool_next = NULL;
+            return co;
+        }
+    }
+    return NULL;
+}
+
+static CostackCoroutine *pool_take(CostackThread *t, size_t size)
+{
+    CostackCoroutine *co = take_matching(&t->pool, size);
+    if (co) {
+        t->pool_count--;
+    } else {
+        if (costack__atomic_load(&g.pooled) == t->pool_count)
+            return NULL; /* nothing shared: skip the lock */
+        costack__mutex_lock_pool();
+        co = take_matching(&g.pool, size);
+        if (co)
+            g.pool_count--;
+        costack__mutex_unlock_pool();
+        if (!co)
+            return NULL;
+    }
+    costack__atomic_add(&g.pooled, (size_t)-1);
+    return co;
+}
+
+void costack__thread_exit(CostackThread *t)
+{
+    while (t->pool) {
+        CostackCoroutine *co = t->pool;
+        t->pool = co->pool_next;
+        t->pool_count--;
+        costack__atomic_add(&g.pooled, (size_t)-1);
+        pool_put(NULL, co);
+    }
+    if (t->leader.ctx)
+        costack__backend_free(&t->leader);
+    t->leader.ctx = NULL;
+    costack__platform_thread_exit(t);
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+CostackCoroutine *costack_create(CostackEntry *entry, void *opaque)
+{
+    return costack_create_with(entry, opaque, NULL);
+}
+
+CostackCoroutine *costack_create_with(CostackEntry *entry, void *opaque,
+                                      const CostackOptions *options)
+{
+    size_t size = COSTACK_DEFAULT_STACK_SIZE;
+    size_t page = costack__page_size();
+    CostackThread *t = costack__thread();
+    CostackCoroutine *co;
+
+    if (!entry) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (options && options->stack_size)
+        size = options->stack_size;
+    if (size < COSTACK_MIN_STACK_SIZE || size > SIZE_MAX / 4) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size = (size + page - 1) & ~(page - 1);
+    if (thread_ready(t) != 0)
+        return NULL;
+
+    co = pool_take(t, size);
+    if (!co) {
+        co = (CostackCoroutine *)calloc(1, sizeof(*co));
+        if (!co) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        if (costack__backend_create(co, size) != 0) {
+            int e = errno;
+            free(co);
+            errno = e;
+            return NULL;
+        }
+        costack__atomic_add(&g.stacks, 1);
+        costack__atomic_add(&g.stack_bytes, co->stack.map_size);
+    }
+    co->entry = entry;
+    co->opaque = opaque;
+    co->caller = NULL;
+    co->state = COSTACK_NEW;
+    costack__atomic_add(&g.live, 1);
+    return co;
+}
+
+/* A coroutine finished (or was destroyed before it started): its stack is
+ * at the top of costack__coroutine_main, ready for reuse. */
+static void release(CostackThread *t, CostackCoroutine *co)
+{
+    costack__atomic_add(&g.live, (size_t)-1);
+    pool_put(t, co);
+}
+
+void costack__coroutine_main(CostackCoroutine *co)
+{
+    for (;;) {
+        CostackThread *t;
+        CostackCoroutine *to;
+
+        co->entry(co->opaque);
+
+        t = costack__thread();
+        to = co->caller;
+        co->caller = NULL;
+        co->state = COSTACK_TERMINATED;
+        t->current = to;
+        /* The caller releases us; when reused from the pool, the next
+         * enter returns here and the loop runs the new entry. */
+        costack__backend_switch(co, to);
+    }
+}
+
+void costack_enter(CostackCoroutine *co)
+{
+    CostackThread *t = costack__thread();
+    CostackCoroutine *self = t->current;
+
+    if (!co)
+        costack__die("costack: costack_enter: NULL coroutine");
+    if (co->caller)
+        costack__die("Co-routine re-entered recursively");
+    switch (co->state) {
+    case COSTACK_NEW:
+    case COSTACK_SUSPENDED:
+        break;
+    case COSTACK_LEADER:
+        costack__die("costack: costack_enter: a thread's leader cannot be "
+                     "entered");
+    case COSTACK_ACTIVE:
+        costack__die("Co-routine re-entered recursively");
+    default:
+        costack__die("costack: costack_enter: the coroutine has terminated "
+                     "or was destroyed");
+    }
+    if (!self->ctx && thread_ready(t) != 0)
+        costack__die("costack: costack_enter: cannot set up this thread "
+                     "for coroutines (out of memory)");
+
+    co->caller = self;
+    co->state = COSTACK_ACTIVE;
+    t->current = co;
+    costack__backend_switch(self, co);
+
+    /* co yielded or terminated; we are self again, on this thread. */
+    if (co->state == COSTACK_TERMINATED)
+        release(costack__thread(), co);
+}
+
+void costack_yield(void)
+{
+    CostackThread *t = costack__thread();
+    CostackCoroutine *self = t->current;
+    CostackCoroutine *to = self->caller;
+
+    if (!to)
+        costack__die("Co-routine is yielding to no one");
+    self->caller = NULL;
+    self->state = COSTACK_SUSPENDED;
+    t->current = to;
+    costack__backend_switch(self, to);
+}
+
+CostackCoroutine *costack_self(void)
+{
+    return costack__thread()->current;
+}
+
+int costack_in_coroutine(void)
+{
+    return costack__thread()->current->state != COSTACK_LEADER;
+}
+
+int costack_entered(const CostackCoroutine *co)
+{
+    return co->state == COSTACK_LEADER || co->caller != NULL;
+}
+
+void costack_destroy(CostackCoroutine *co)
+{
+    CostackThread *t = costack__thread();
+
+    if (!co)
+        costack__die("costack: costack_destroy: NULL coroutine");
+    switch (co->state) {
+    case COSTACK_NEW:
+        /* Never ran: its context still waits for a first entry, exactly as
+         * a pooled one does, so it can be reused. */
+        release(t, co);
+        return;
+    case COSTACK_SUSPENDED:
+        /* Its context is somewhere in the middle of its entry function:
+         * not reusable, so the stack goes. */
+        costack__atomic_add(&g.live, (size_t)-1);
+        co->state = COSTACK_TERMINATED;
+        free_coroutine(co);
+        return;
+    case COSTACK_ACTIVE:
+        costack__die("costack: costack_destroy: the coroutine is active "
+                     "(running, or waiting for a coroutine it entered)");
+    case COSTACK_LEADER:
+        costack__die("costack: costack_destroy: a thread's leader cannot be "
+                     "destroyed");
+    default:
+        costack__die("costack: costack_destroy: the coroutine has "
+                     "terminated or was destroyed");
+    }
+}
+
+size_t costack_stack_size(const CostackCoroutine *co)
+{
+    return co->stack.size;
+}
+
+/* ---- global mutex ---------------------------------------------------- */
+
+void costack_global_lock(void)
+{
+    if (costack__thread()->holds_global_lock)
+        costack__die("costack: costack_global_lock: this thread already "
+                     "holds the global lock (it is not recursive)");
+    costack__mutex_lock_global();
+    costack__thread()->holds_global_lock = 1;
+}
+
+int costack_global_trylock(void)
+{
+    if (costack__thread()->holds_global_lock)
+        costack__die("costack: costack_global_trylock: this thread already "
+                     "holds the global lock (it is not recursive)");
+    if (!costack__mutex_trylock_global())
+        return 0;
+    costack__thread()->holds_global_lock = 1;
+    return 1;
+}
+
+void costack_global_unlock(void)
+{
+    CostackThread *t = costack__thread();
+    if (!t->holds_global_lock)
+        costack__die("costack: costack_global_unlock: this thread does not "
+                     "hold the global lock");
+    t->holds_global_lock = 0;
+    costack__mutex_unlock_global();
+}
+
+int costack_global_lock_held(void)
+{
+    return costack__thread()->holds_global_lock;
+}
+
+/* ---- introspection ----------------------------------------------------- */
+
+void costack_stats(CostackStats *stats)
+{
+    stats->live = costack__atomic_load(&g.live);
+    stats->pooled = costack__atomic_load(&g.pooled);
+    stats->stacks_mapped = costack__atomic_load(&g.stacks);
+    stats->stack_bytes_mapped = costack__atomic_load(&g.stack_bytes);
+}
+
+const char *costack_backend_name(void)
+{
+    return costack__backend_name;
+}

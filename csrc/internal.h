@@ -1,0 +1,104 @@
+/*
+ * internal.h - the coroutine object and the thread state shared by the
+ * generic core (coroutine.c), the platform layer (platform_*.c) and the
+ * backends (backend_*.c).  Not installed; not part of the API.
+ */
+#ifndef COSTACK_INTERNAL_H
+#define COSTACK_INTERNAL_H
+
+#include <stddef.h>
+#include "costack.h"
+
+#if defined(_MSC_VER)
+#define COSTACK_THREAD_LOCAL __declspec(thread)
+#define COSTACK_NOINLINE __declspec(noinline)
+#define COSTACK_NORETURN __declspec(noreturn)
+#define COSTACK_BARRIER() _ReadWriteBarrier()
+#else
+#define COSTACK_THREAD_LOCAL __thread
+#define COSTACK_NOINLINE __attribute__((noinline))
+#define COSTACK_NORETURN __attribute__((noreturn))
+/* A compiler barrier: no memory access (TLS addresses included) is cached
+ * across it. */
+#define COSTACK_BARRIER() __asm__ __volatile__("" ::: "memory")
+#endif
+
+/* Counters are plain size_t updated with relaxed atomic adds. */
+#if defined(_MSC_VER)
+#include <intrin.h>
+#define costack__atomic_add(p, v) \
+    ((void)_InterlockedExchangeAdd64((volatile __int64 *)(p), (__int64)(v)))
+#define costack__atomic_load(p) (*(volatile size_t *)(p))
+#define costack__atomic_store(p, v) (*(volatile size_t *)(p) = (v))
+#else
+#define costack__atomic_add(p, v) \
+    ((void)__atomic_fetch_add((p), (v), __ATOMIC_RELAXED))
+#define costack__atomic_load(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define costack__atomic_store(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#endif
+
+/* Backend-private switching state (a jump buffer, a fiber, ...). */
+typedef struct CostackCtx CostackCtx;
+
+/* A coroutine's stack as mapped by the platform layer.  The usable part is
+ * [lo, lo + size); the guard is [guard, guard + guard_size), just below lo.
+ * map/map_size describe the whole mapping (NULL when the backend owns the
+ * stack itself, as Windows fibers do). */
+typedef struct CostackStack {
+    void *map;
+    size_t map_size;
+    char *guard;
+    size_t guard_size;
+    char *lo;
+    size_t size;
+    unsigned int debug_id; /* Valgrind's stack id, where registered */
+} CostackStack;
+
+enum CostackState {
+    COSTACK_NEW,        /* created, never entered */
+    COSTACK_ACTIVE,     /* entered, not yet yielded (has a caller) */
+    COSTACK_SUSPENDED,  /* yielded, waiting to be entered again */
+    COSTACK_TERMINATED, /* entry returned; caller releases it */
+    COSTACK_POOLED,     /* in a pool, waiting for reuse */
+    COSTACK_LEADER      /* a thread's own stack */
+};
+
+struct CostackCoroutine {
+    CostackEntry *entry;
+    void *opaque;
+    CostackCoroutine *caller; /* set while active */
+    CostackCtx *ctx;          /* backend state */
+    CostackStack stack;
+    CostackCoroutine *pool_next;
+    int state;                /* enum CostackState */
+};
+
+/* Per-thread state.  Always reached through costack__thread(), never cached
+ * across a switch: a coroutine may resume on another thread. */
+typedef struct CostackThread {
+    CostackCoroutine *current; /* the running coroutine, or &leader */
+    CostackCoroutine leader;
+    CostackCoroutine *pool;    /* this thread's batch of pooled coroutines */
+    size_t pool_count;
+    int initialised;
+    int holds_global_lock;
+    void *altstack; /* signal stack the platform layer installed, if any */
+    size_t altstack_size;
+} CostackThread;
+
+/* The calling thread's state, initialised on first use.  Not inlined and
+ * fenced so a compiler never reuses a TLS address from before a switch. */
+CostackThread *costack__thread(void);
+
+/* The body every coroutine's stack runs: entry functions, one after the
+ * other for each reuse from the pool.  Never returns. */
+COSTACK_NORETURN void costack__coroutine_main(CostackCoroutine *co);
+
+/* Print "costack: <msg>" (or msg as is when it has no "costack:" prefix
+ * wanted) to stderr and abort. */
+COSTACK_NORETURN void costack__die(const char *msg);
+
+/* Called by the platform layer when a thread that used costack exits. */
+void costack__thread_exit(CostackThread *t);
+
+#endif /* COSTACK_INTERNAL_H */

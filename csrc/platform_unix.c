@@ -1,0 +1,327 @@
+/*
+ * platform_unix.c - the POSIX platform layer: mutexes, the thread-exit
+ * hook, guarded stacks, stack-overflow reporting and the mapping limit.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "platform.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define COSTACK_HAVE_VALGRIND 1
+#endif
+#endif
+
+/* Linux 6.13: guard pages that do not split a mapping. */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+#ifndef MAP_NORESERVE
+#define MAP_NORESERVE 0
+#endif
+#ifndef MAP_STACK
+#define MAP_STACK 0
+#endif
+#if !defined(MAP_ANONYMOUS) && defined(MAP_ANON)
+#define MAP_ANONYMOUS MAP_ANON
+#endif
+
+/* The signal stack we give threads that have none, for the overflow
+ * handler (a fault on a full coroutine stack cannot run a handler there). */
+#define ALTSTACK_SIZE ((size_t)64 << 10)
+
+static pthread_mutex_t global_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+void costack__mutex_lock_global(void)
+{
+    if (pthread_mutex_lock(&global_mutex) != 0)
+        costack__die("costack: pthread_mutex_lock failed on the global lock");
+}
+
+int costack__mutex_trylock_global(void)
+{
+    return pthread_mutex_trylock(&global_mutex) == 0;
+}
+
+void costack__mutex_unlock_global(void)
+{
+    pthread_mutex_unlock(&global_mutex);
+}
+
+void costack__mutex_lock_pool(void)
+{
+    pthread_mutex_lock(&pool_mutex);
+}
+
+void costack__mutex_unlock_pool(void)
+{
+    pthread_mutex_unlock(&pool_mutex);
+}
+
+size_t costack__page_size(void)
+{
+    static size_t page;
+    size_t p = costack__atomic_load(&page);
+    if (!p) {
+        long v = sysconf(_SC_PAGESIZE);
+        p = v > 0 ? (size_t)v : 4096;
+        costack__atomic_store(&page, p);
+    }
+    return p;
+}
+
+/* ---- guarded stacks -------------------------------------------------- */
+
+/* 1: MADV_GUARD_INSTALL works (one mapping per stack); 2: it does not,
+ * guards come from mprotect (which splits the mapping: two per stack). */
+static int guard_mode;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+
+static void probe_guard_mode(void)
+{
+    size_t page = costack__page_size();
+    int mode = 2;
+    void *m = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m != MAP_FAILED) {
+        if (getenv("COSTACK_NO_MADV_GUARD") == NULL &&
+            madvise(m, page, MADV_GUARD_INSTALL) == 0)
+            mode = 1;
+        munmap(m, 2 * page);
+    }
+    guard_mode = mode;
+}
+
+static int get_guard_mode(void)
+{
+    pthread_once(&guard_once, probe_guard_mode);
+    return guard_mode;
+}
+
+int costack__stack_map(CostackStack *s, size_t size)
+{
+    size_t page = costack__page_size();
+    size_t total = size + page;
+    char *m;
+    int rc;
+
+    m = (char *)mmap(NULL, total, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                     -1, 0);
+    if (m == (char *)MAP_FAILED)
+        return -1;
+    if (get_guard_mode() == 1)
+        rc = madvise(m, page, MADV_GUARD_INSTALL);
+    else
+        rc = mprotect(m, page, PROT_NONE);
+    if (rc != 0) {
+        int e = errno;
+        munmap(m, total);
+        errno = e == EAGAIN ? ENOMEM : e;
+        return -1;
+    }
+    s->map = m;
+    s->map_size = total;
+    s->guard = m;
+    s->guard_size = page;
+    s->lo = m + page;
+    s->size = size;
+#ifdef COSTACK_HAVE_VALGRIND
+    s->debug_id = VALGRIND_STACK_REGISTER(s->lo, s->lo + size);
+#else
+    s->debug_id = 0;
+#endif
+    return 0;
+}
+
+void costack__stack_unmap(CostackStack *s)
+{
+    if (!s->map)
+        return;
+#ifdef COSTACK_HAVE_VALGRIND
+    VALGRIND_STACK_DEREGISTER(s->debug_id);
+#endif
+    munmap(s->map, s->map_size);
+    s->map = NULL;
+}
+
+size_t costack__platform_pool_cap(void)
+{
+    long max_map = 65530;
+    long per_stack = get_guard_mode() == 1 ? 1 : 2;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        long v;
+        if (fscanf(f, "%ld", &v) == 1 && v > 0)
+            max_map = v;
+        fclose(f);
+    }
+    /* Leave 5000 mappings to the rest of the process, as QEMU does. */
+    if (max_map <= 5000 + per_stack)
+        return 1;
+    return (size_t)((max_map - 5000) / per_stack);
+}
+
+/* ---- stack overflow reporting -------------------------------------- */
+
+static struct sigaction prev_segv, prev_bus;
+static pthread_once_t fault_once = PTHREAD_ONCE_INIT;
+
+static size_t put_str(char *buf, size_t at, const char *s)
+{
+    while (*s)
+        buf[at++] = *s++;
+    return at;
+}
+
+static size_t put_num(char *buf, size_t at, uintptr_t v, unsigned base)
+{
+    char tmp[32];
+    size_t n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v);
+    while (n)
+        buf[at++] = tmp[--n];
+    return at;
+}
+
+static void reset_and_return(int sig, siginfo_t *info)
+{
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+    /* A fault re-executes and now kills; a signal sent by kill() does not
+     * come back by itself, so send it again. */
+    if (info->si_code <= 0)
+        raise(sig);
+}
+
+static void on_fault(int sig, siginfo_t *info, void *uctx)
+{
+    int saved_errno = errno;
+    CostackThread *t = costack__thread();
+    CostackCoroutine *co = t->current;
+    char *addr = (char *)info->si_addr;
+    struct sigaction *prev = sig == SIGSEGV ? &prev_segv : &prev_bus;
+
+    if (co && co->state != COSTACK_LEADER && co->stack.guard &&
+        addr >= co->stack.guard &&
+        addr < co->stack.guard + co->stack.guard_size) {
+        char msg[160];
+        size_t n = 0;
+        n = put_str(msg, n, "costack: coroutine stack overflow (coroutine 0x");
+        n = put_num(msg, n, (uintptr_t)co, 16);
+        n = put_str(msg, n, ", stack ");
+        n = put_num(msg, n, co->stack.size, 10);
+        n = put_str(msg, n, " bytes)\n");
+        if (write(2, msg, n) < 0) {
+            /* nothing better to do while dying */
+        }
+        reset_and_return(sig, info);
+        errno = saved_errno;
+        return;
+    }
+
+    /* Not ours: hand it to whoever was there before us (Rust's runtime
+     * installs one for its threads' guard pages). */
+    errno = saved_errno;
+    if (prev->sa_flags & SA_SIGINFO) {
+        prev->sa_sigaction(sig, info, uctx);
+    } else if (prev->sa_handler == SIG_DFL || prev->sa_handler == SIG_IGN) {
+        reset_and_return(sig, info);
+    } else {
+        prev->sa_handler(sig);
+    }
+}
+
+static void install_fault_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &prev_segv);
+    sigaction(SIGBUS, &sa, &prev_bus);
+}
+
+/* ---- threads ----------------------------------------------------------- */
+
+static pthread_key_t exit_key;
+static int exit_key_ok;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static void on_thread_exit(void *p)
+{
+    costack__thread_exit((CostackThread *)p);
+}
+
+static void make_exit_key(void)
+{
+    exit_key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0;
+}
+
+int costack__platform_thread_init(CostackThread *t)
+{
+    stack_t cur;
+
+    pthread_once(&exit_once, make_exit_key);
+    if (!exit_key_ok || pthread_setspecific(exit_key, t) != 0) {
+        errno = EAGAIN;
+        return -1;
+    }
+    pthread_once(&fault_once, install_fault_handlers);
+
+    /* The overflow handler needs a signal stack on every thread that runs
+     * coroutines; keep one that is there already (Rust installs one). */
+    if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE)) {
+        stack_t ss;
+        void *m = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return -1;
+        ss.ss_sp = m;
+        ss.ss_size = ALTSTACK_SIZE;
+        ss.ss_flags = 0;
+        if (sigaltstack(&ss, NULL) != 0) {
+            int e = errno;
+            munmap(m, ALTSTACK_SIZE);
+            errno = e;
+            return -1;
+        }
+        t->altstack = m;
+        t->altstack_size = ALTSTACK_SIZE;
+    }
+    return 0;
+}
+
+void costack__platform_thread_exit(CostackThread *t)
+{
+    if (t->altstack) {
+        stack_t cur;
+        if (sigaltstack(NULL, &cur) == 0 && cur.ss_sp == t->altstack) {
+            stack_t off;
+            memset(&off, 0, sizeof(off));
+            off.ss_flags = SS_DISABLE;
+            sigaltstack(&off, NULL);
+        }
+        munmap(t->altstack, t->altstack_size);
+        t->altstack = NULL;
+    }
+}

@@ -1,0 +1,175 @@
+/*
+ * costack.h - stackful coroutines for C and C++ (the native costack API).
+ *
+ * A coroutine is a function that runs on its own stack and can suspend
+ * itself (costack_yield) in the middle of its work; the code that entered it
+ * (costack_enter) continues, and can enter it again later to resume it where
+ * it stopped.  Code that reads as synchronous can so be asynchronous
+ * underneath: a coroutine issues a request, yields to its caller's event
+ * loop, and is entered again when the answer arrives.
+ *
+ * Model
+ *   - costack_enter(co) makes the current coroutine (or the thread's leader,
+ *     outside any coroutine) the caller of co and switches to co.
+ *   - costack_yield() switches back to the caller of the current coroutine
+ *     and forgets that caller: the next costack_enter sets a new one.
+ *   - When a coroutine's entry function returns, the coroutine terminates,
+ *     control returns to its caller, and the coroutine object is released
+ *     (kept in a pool for the next costack_create).  Its handle is invalid
+ *     from then on.
+ *   - Coroutines nest: a coroutine may enter another; yield always returns to
+ *     the immediate caller.
+ *
+ * Threads
+ *   Every thread has its own chain of active coroutines.  A suspended
+ *   coroutine (entered before, now yielded) may be entered later from another
+ *   thread, provided the program orders the two threads' accesses (a mutex,
+ *   for example costack_global_lock).  The core reads its thread-local state
+ *   afresh after every switch, so a coroutine that moved sees its new thread.
+ *
+ * The global mutex
+ *   The process has one costack mutex (costack_global_lock).  The C API never
+ *   takes it by itself; the Rust API runs coroutines only while it is held,
+ *   so C code that wants to share data with Rust coroutines takes it too.
+ *
+ * Errors
+ *   Resource exhaustion (no memory, no mappings left) makes costack_create
+ *   return NULL with errno set.  Misuse (entering a running coroutine,
+ *   yielding outside a coroutine, ...) prints one line starting "costack:"
+ *   (or QEMU's message, where QEMU has one) to stderr and aborts.
+ *
+ * Signals (Unix)
+ *   A SIGSEGV/SIGBUS handler reports overflows of a coroutine's guard page
+ *   and passes every other fault on to the handler installed before it.
+ *   The sigaltstack backend reserves SIGUSR2.
+ */
+#ifndef COSTACK_H
+#define COSTACK_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A coroutine.  Opaque; created by costack_create, released when its entry
+ *  function returns (or by costack_destroy). */
+typedef struct CostackCoroutine CostackCoroutine;
+
+/** A coroutine's entry function; it receives the opaque given to create. */
+typedef void CostackEntry(void *opaque);
+
+/** The default stack size: 1 MiB, as in QEMU. */
+#define COSTACK_DEFAULT_STACK_SIZE ((size_t)1 << 20)
+/** The smallest stack size accepted by costack_create_with. */
+#define COSTACK_MIN_STACK_SIZE ((size_t)16 << 10)
+
+/** Options for costack_create_with.  Zero-initialise, then set fields. */
+typedef struct CostackOptions {
+    /** Usable stack size in bytes, not counting the guard page; 0 means
+     *  COSTACK_DEFAULT_STACK_SIZE.  Rounded up to the page size. */
+    size_t stack_size;
+} CostackOptions;
+
+/** Process-wide counters (a snapshot; each field is read atomically). */
+typedef struct CostackStats {
+    /** Coroutines created and not yet terminated or destroyed. */
+    size_t live;
+    /** Terminated coroutines kept, stack and all, for reuse by create. */
+    size_t pooled;
+    /** Coroutine stacks currently mapped (live and pooled). */
+    size_t stacks_mapped;
+    /** Bytes of address space those stacks reserve, guard pages included. */
+    size_t stack_bytes_mapped;
+} CostackStats;
+
+/**
+ * Create a coroutine that will run entry(opaque) on a new stack of the
+ * default size.  It does not run until costack_enter.  Any thread.
+ * Returns NULL with errno set when memory or mappings are exhausted
+ * (ENOMEM) or the system refuses (EAGAIN); never aborts for that.
+ */
+CostackCoroutine *costack_create(CostackEntry *entry, void *opaque);
+
+/**
+ * As costack_create, with options (NULL means defaults).  A stack size
+ * below COSTACK_MIN_STACK_SIZE, or so large that it overflows, gives NULL
+ * with errno EINVAL.
+ */
+CostackCoroutine *costack_create_with(CostackEntry *entry, void *opaque,
+                                      const CostackOptions *options);
+
+/**
+ * Enter co: run it until it yields or terminates, then return.  The current
+ * coroutine (or the thread's leader) becomes co's caller.  Any thread, for a
+ * coroutine that is not currently active (see the thread notes above).
+ * Aborts with "Co-routine re-entered recursively" if co already has a caller
+ * (it is running, or in the chain of active coroutines), and with a
+ * "costack:" message if co is a thread's leader or has terminated.
+ */
+void costack_enter(CostackCoroutine *co);
+
+/**
+ * Suspend the current coroutine and switch back to its caller, which
+ * continues after its costack_enter.  Returns when the coroutine is entered
+ * again.  Aborts with "Co-routine is yielding to no one" outside a coroutine.
+ */
+void costack_yield(void);
+
+/** The current coroutine; outside any coroutine, the calling thread's
+ *  leader (never NULL).  The leader can be compared but not entered. */
+CostackCoroutine *costack_self(void);
+
+/** Non-zero when the calling code runs inside a coroutine. */
+int costack_in_coroutine(void);
+
+/** Non-zero while co is active: entered and not yet yielded (it is running,
+ *  or it entered another coroutine that is).  Zero for a suspended or
+ *  never-entered coroutine.  Non-zero for a thread's leader. */
+int costack_entered(const CostackCoroutine *co);
+
+/**
+ * Release a coroutine that is not active (never entered, or suspended in
+ * costack_yield) without running it further.  Nothing on its stack is
+ * cleaned up: memory it allocated and not yet freed leaks.  Aborts with a
+ * "costack:" message if co is active.
+ */
+void costack_destroy(CostackCoroutine *co);
+
+/** Usable stack size of co in bytes (the guard page not counted). */
+size_t costack_stack_size(const CostackCoroutine *co);
+
+/** The global costack mutex: lock it.  Aborts with a "costack:" message if
+ *  the calling thread already holds it (it is not recursive). */
+void costack_global_lock(void);
+/** Try to lock the global mutex; non-zero on success.  Aborts as
+ *  costack_global_lock if the calling thread already holds it. */
+int costack_global_trylock(void);
+/** Unlock the global mutex.  Aborts with a "costack:" message if the
+ *  calling thread does not hold it. */
+void costack_global_unlock(void);
+/** Non-zero if the calling thread holds the global mutex. */
+int costack_global_lock_held(void);
+
+/**
+ * Set the most terminated coroutines kept for reuse, over all threads (each
+ * thread keeps a small batch of its own, the rest is shared).  The effective
+ * limit is also capped by the kernel's mapping limit (vm.max_map_count), as
+ * QEMU does.  0 disables pooling.  Surplus pooled coroutines are freed
+ * lazily.  Any thread.
+ */
+void costack_pool_set_max(size_t max);
+/** The effective pool limit (after the mapping-limit cap). */
+size_t costack_pool_max(void);
+
+/** Fill *stats with a snapshot of the process-wide counters. */
+void costack_stats(CostackStats *stats);
+
+/** The name of the backend compiled in: "ucontext", "sigaltstack", ... */
+const char *costack_backend_name(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* COSTACK_H */
