@@ -9,6 +9,8 @@ fn main() {
     println!("cargo:rerun-if-env-changed=COSTACK_BACKEND");
     println!("cargo:rerun-if-changed=csrc");
     println!("cargo:rerun-if-changed=include");
+    #[cfg(feature = "bindgen")]
+    bindings::generate();
 
     let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let backend = env::var("COSTACK_BACKEND").unwrap_or_else(|_| "ucontext".to_string());
@@ -40,5 +42,40 @@ fn main() {
     build.compile("costack_core");
     println!("cargo:rustc-cfg=costack_backend=\"{backend}\"");
     println!("cargo:rustc-check-cfg=cfg(costack_backend, values(\"ucontext\", \"sigaltstack\", \"fibers\", \"asm\"))");
-    println!("cargo:include={}/include", env::var("CARGO_MANIFEST_DIR").unwrap());
+    println!(
+        "cargo:include={}/include",
+        env::var("CARGO_MANIFEST_DIR").unwrap()
+    );
+}
+
+/// The `bindgen` feature: regenerate `src/sys/bindings.rs` from
+/// `include/costack.h` into `OUT_DIR`; `src/sys/mod.rs` then includes that
+/// file instead of the committed one (and a test compares the two).
+#[cfg(feature = "bindgen")]
+mod bindings {
+    use std::{env, path::PathBuf};
+
+    /// The first line of the generated file, committed with it.
+    const HEADER: &str = "// Generated from include/costack.h by `cargo build --features bindgen` \
+                          (build.rs writes $OUT_DIR/bindings.rs; see src/sys/mod.rs). Do not edit.";
+
+    pub fn generate() {
+        let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("bindings.rs");
+        bindgen::Builder::default()
+            .header("include/costack.h")
+            .raw_line(HEADER)
+            .allowlist_function("costack_.*")
+            .allowlist_type("Costack.*")
+            .allowlist_var("COSTACK_.*")
+            .ctypes_prefix("libc")
+            .use_core()
+            .layout_tests(false)
+            .clang_macro_fallback()
+            .merge_extern_blocks(true)
+            .rust_target(bindgen::RustTarget::stable(75, 0).unwrap_or_else(|e| panic!("{e}")))
+            .generate()
+            .expect("costack: bindgen could not process include/costack.h")
+            .write_to_file(&out)
+            .expect("costack: cannot write the generated bindings");
+    }
 }
