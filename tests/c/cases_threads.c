@@ -1,0 +1,370 @@
+/*
+ * cases_threads.c - coroutines and threads: a suspended coroutine finished
+ * on another thread (and seeing that thread's thread-local data), two
+ * threads running coroutines at the same time, the global lock.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "costack.h"
+#include "harness.h"
+
+/* ---- a suspended coroutine finished on another thread ------------------- */
+
+static __thread int tls_value;
+
+/* glibc declares pthread_self() __attribute__((const)), so a compiler may
+ * reuse its value from before a switch, as with any cached thread-local
+ * address; called through a volatile pointer it is asked afresh. */
+static pthread_t (*volatile current_thread)(void) = pthread_self;
+
+typedef struct Migrate {
+    int tls_first, tls_second, tls_third;
+    pthread_t thread_first, thread_second, thread_third;
+    CostackCoroutine *self_second;
+    int in_co_second;
+    int held_second; /* global lock seen as held (by the second thread) */
+    CostackCoroutine *co;
+    CostackCoroutine *other_leader;
+    int other_in_co_after;
+} Migrate;
+
+static void migrate_entry(void *opaque)
+{
+    Migrate *m = (Migrate *)opaque;
+    m->tls_first = tls_value;
+    m->thread_first = current_thread();
+    costack_yield();
+    /* Now on the second thread. */
+    m->tls_second = tls_value;
+    m->thread_second = current_thread();
+    m->self_second = costack_self();
+    m->in_co_second = costack_in_coroutine();
+    m->held_second = costack_global_lock_held();
+    costack_yield();
+    /* Back on the first thread. */
+    m->tls_third = tls_value;
+    m->thread_third = current_thread();
+}
+
+static void *migrate_thread(void *arg)
+{
+    Migrate *m = (Migrate *)arg;
+    tls_value = 2;
+    m->other_leader = costack_self();
+    costack_global_lock();
+    costack_enter(m->co);
+    costack_global_unlock();
+    m->other_in_co_after = costack_in_coroutine();
+    return NULL;
+}
+
+void case_finish_on_other_thread(void)
+{
+    Migrate m;
+    pthread_t th;
+    CostackStats before, after;
+    int rc;
+
+    memset(&m, 0, sizeof(m));
+    costack_stats(&before);
+    tls_value = 1;
+    m.co = costack_create(migrate_entry, &m);
+    REQUIRE(m.co != NULL);
+    costack_enter(m.co);
+    EXPECT_EQ(m.tls_first, 1);
+
+    rc = pthread_create(&th, NULL, migrate_thread, &m);
+    REQUIRE(rc == 0);
+    pthread_join(th, NULL);
+    EXPECT_EQ(m.tls_second, 2); /* the second thread's variable */
+    EXPECT(pthread_equal(m.thread_second, th));
+    EXPECT(!pthread_equal(m.thread_first, m.thread_second));
+    EXPECT(m.self_second == m.co);
+    EXPECT_EQ(m.in_co_second, 1);
+    EXPECT_EQ(m.held_second, 1);
+    EXPECT(m.other_leader != NULL);
+    EXPECT(m.other_leader != costack_self()); /* leaders are per thread */
+    EXPECT_EQ(m.other_in_co_after, 0);
+    EXPECT(!costack_global_lock_held()); /* held by the other thread only */
+
+    costack_enter(m.co); /* finish it back here */
+    EXPECT_EQ(m.tls_third, 1);
+    EXPECT(pthread_equal(m.thread_third, pthread_self()));
+    EXPECT(!costack_in_coroutine());
+    costack_stats(&after);
+    EXPECT_EQ(after.live, before.live);
+}
+
+/* ---- two threads running their own coroutines at once ------------------ */
+
+#define TT_YIELDS 100000
+#define TT_LIFECYCLES 20000
+
+static pthread_barrier_t tt_barrier;
+
+typedef struct TwoThreads {
+    CostackCoroutine *co;
+    long yields;
+    long children;
+    int self_ok;
+    int met; /* passed the barrier while inside its coroutine */
+    int create_failed;
+} TwoThreads;
+
+static void tt_child(void *opaque)
+{
+    TwoThreads *t = (TwoThreads *)opaque;
+    t->children++;
+}
+
+static void tt_entry(void *opaque)
+{
+    TwoThreads *t = (TwoThreads *)opaque;
+    long i;
+    /* Both threads are inside a coroutine at the same moment, or neither
+     * gets past this. */
+    pthread_barrier_wait(&tt_barrier);
+    t->met = costack_in_coroutine();
+    for (i = 0; i < TT_YIELDS; i++) {
+        if (costack_self() != t->co)
+            t->self_ok = 0;
+        t->yields++;
+        if (i < TT_LIFECYCLES) {
+            /* Create and finish a nested one: both threads use the pool
+             * at the same time. */
+            CostackCoroutine *c = costack_create(tt_child, t);
+            if (!c) {
+                t->create_failed = 1;
+            } else {
+                costack_enter(c);
+            }
+        }
+        costack_yield();
+    }
+}
+
+static void *tt_thread(void *arg)
+{
+    TwoThreads *t = (TwoThreads *)arg;
+    long enters = 0;
+    t->self_ok = 1;
+    t->co = costack_create(tt_entry, t);
+    if (!t->co) {
+        t->create_failed = 1;
+        pthread_barrier_wait(&tt_barrier);
+        return NULL;
+    }
+    /* The coroutine ends after TT_YIELDS + 1 enters. */
+    while (enters < TT_YIELDS + 1) {
+        costack_enter(t->co);
+        enters++;
+    }
+    return NULL;
+}
+
+void case_two_threads_at_once(void)
+{
+    TwoThreads t[2];
+    pthread_t th[2];
+    int i, started = 0;
+    CostackStats before, after;
+
+    memset(t, 0, sizeof(t));
+    costack_stats(&before);
+    REQUIRE(pthread_barrier_init(&tt_barrier, NULL, 2) == 0);
+    for (i = 0; i < 2; i++) {
+        if (pthread_create(&th[i], NULL, tt_thread, &t[i]) != 0) {
+            harness_fail(__FILE__, __LINE__, "pthread_create failed");
+            break;
+        }
+        started++;
+    }
+    if (started < 2) {
+        /* Let a lone thread past the barrier (it would wait forever). */
+        if (started == 1)
+            pthread_barrier_wait(&tt_barrier);
+    }
+    for (i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&tt_barrier);
+    REQUIRE(started == 2);
+    for (i = 0; i < 2; i++) {
+        EXPECT_EQ(t[i].create_failed, 0);
+        EXPECT_EQ(t[i].met, 1);
+        EXPECT_EQ(t[i].yields, TT_YIELDS);
+        EXPECT_EQ(t[i].children, TT_LIFECYCLES);
+        EXPECT_EQ(t[i].self_ok, 1);
+    }
+    EXPECT(t[0].co != t[1].co);
+    costack_stats(&after);
+    EXPECT_EQ(after.live, before.live);
+}
+
+/* ---- the global lock ------------------------------------------------------ */
+
+typedef struct LockProbe {
+    int trylock_result;
+    int held_before, held_after;
+    int release; /* set by the main thread; read under probe_mutex */
+} LockProbe;
+
+static void *try_lock_thread(void *arg)
+{
+    LockProbe *p = (LockProbe *)arg;
+    p->held_before = costack_global_lock_held();
+    p->trylock_result = costack_global_trylock();
+    p->held_after = costack_global_lock_held();
+    if (p->trylock_result)
+        costack_global_unlock();
+    return NULL;
+}
+
+static pthread_mutex_t probe_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t probe_cond = PTHREAD_COND_INITIALIZER;
+
+static void *hold_lock_thread(void *arg)
+{
+    LockProbe *p = (LockProbe *)arg;
+    costack_global_lock();
+    pthread_mutex_lock(&probe_mutex);
+    p->held_after = costack_global_lock_held();
+    p->trylock_result = 1; /* "locked" */
+    pthread_cond_broadcast(&probe_cond);
+    while (!p->release)
+        pthread_cond_wait(&probe_cond, &probe_mutex);
+    pthread_mutex_unlock(&probe_mutex);
+    costack_global_unlock();
+    return NULL;
+}
+
+static int lock_held_in_co;
+
+static void lock_entry(void *opaque)
+{
+    (void)opaque;
+    lock_held_in_co = costack_global_lock_held();
+}
+
+void case_global_lock(void)
+{
+    LockProbe p;
+    pthread_t th;
+    CostackCoroutine *co;
+
+    EXPECT_EQ(costack_global_lock_held(), 0);
+    costack_global_lock();
+    EXPECT_EQ(costack_global_lock_held(), 1);
+
+    /* Another thread cannot take it, and does not think it holds it. */
+    memset(&p, 0, sizeof(p));
+    REQUIRE(pthread_create(&th, NULL, try_lock_thread, &p) == 0);
+    pthread_join(th, NULL);
+    EXPECT_EQ(p.held_before, 0);
+    EXPECT_EQ(p.trylock_result, 0);
+    EXPECT_EQ(p.held_after, 0);
+
+    /* Held by the thread, so also inside a coroutine it runs. */
+    co = costack_create(lock_entry, NULL);
+    REQUIRE(co != NULL);
+    lock_held_in_co = -1;
+    costack_enter(co);
+    EXPECT_EQ(lock_held_in_co, 1);
+
+    costack_global_unlock();
+    EXPECT_EQ(costack_global_lock_held(), 0);
+
+    /* Free again: the other thread gets it. */
+    memset(&p, 0, sizeof(p));
+    REQUIRE(pthread_create(&th, NULL, try_lock_thread, &p) == 0);
+    pthread_join(th, NULL);
+    EXPECT_EQ(p.trylock_result, 1);
+    EXPECT_EQ(p.held_after, 1);
+    EXPECT_EQ(costack_global_lock_held(), 0);
+
+    /* Held by another thread: trylock fails here; after it lets go,
+     * trylock succeeds. */
+    memset(&p, 0, sizeof(p));
+    REQUIRE(pthread_create(&th, NULL, hold_lock_thread, &p) == 0);
+    pthread_mutex_lock(&probe_mutex);
+    while (!p.trylock_result)
+        pthread_cond_wait(&probe_cond, &probe_mutex);
+    pthread_mutex_unlock(&probe_mutex);
+    EXPECT_EQ(p.held_after, 1);
+    EXPECT_EQ(costack_global_trylock(), 0);
+    EXPECT_EQ(costack_global_lock_held(), 0);
+    pthread_mutex_lock(&probe_mutex);
+    p.release = 1;
+    pthread_cond_broadcast(&probe_cond);
+    pthread_mutex_unlock(&probe_mutex);
+    pthread_join(th, NULL);
+    EXPECT_EQ(costack_global_trylock(), 1);
+    EXPECT_EQ(costack_global_lock_held(), 1);
+    costack_global_unlock();
+}
+
+/* Two threads increment a plain counter under the lock: no update lost.
+ * Each also runs a coroutine that increments it, switching while holding
+ * the lock. */
+#define EXCL_ROUNDS 200000
+
+static long excl_counter;
+static volatile int excl_inside; /* how many threads are in the section */
+static int excl_overlap;
+
+static void excl_entry(void *opaque)
+{
+    long *rounds = (long *)opaque;
+    for (;;) {
+        long v = excl_counter;
+        if (excl_inside != 1)
+            excl_overlap = 1;
+        excl_counter = v + 1;
+        if (--*rounds == 0)
+            break;
+        costack_yield();
+    }
+}
+
+static void *excl_thread(void *arg)
+{
+    long rounds = EXCL_ROUNDS;
+    CostackCoroutine *co = costack_create(excl_entry, &rounds);
+    int *failed = (int *)arg;
+    if (!co) {
+        *failed = 1;
+        return NULL;
+    }
+    while (rounds > 0) {
+        costack_global_lock();
+        excl_inside++;
+        costack_enter(co);
+        excl_inside--;
+        costack_global_unlock();
+    }
+    return NULL;
+}
+
+void case_global_lock_exclusion(void)
+{
+    pthread_t th[2];
+    int failed[2] = {0, 0};
+    int i;
+
+    excl_counter = 0;
+    excl_overlap = 0;
+    excl_inside = 0;
+    for (i = 0; i < 2; i++)
+        REQUIRE(pthread_create(&th[i], NULL, excl_thread, &failed[i]) == 0);
+    for (i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    EXPECT_EQ(failed[0], 0);
+    EXPECT_EQ(failed[1], 0);
+    EXPECT_EQ(excl_counter, 2L * EXCL_ROUNDS);
+    EXPECT_EQ(excl_overlap, 0);
+}

@@ -1,0 +1,144 @@
+/*
+ * harness.h - the small test harness of the costack C suite (suite.c is the
+ * runner, cases_*.c hold the cases).  Written in the common subset of C99
+ * and C++11: the suite is compiled both ways.
+ *
+ * A case is a function void(void).  EXPECT records a failure and goes on;
+ * REQUIRE records it and returns from the calling function.  Cases that
+ * must die (misuse aborts, stack overflow) or that exhaust the process
+ * (memory, mappings) run in a child: the suite executes itself again as
+ * `suite --child NAME`, and the parent checks the child's status, stdout and
+ * stderr.
+ */
+#ifndef COSTACK_TEST_HARNESS_H
+#define COSTACK_TEST_HARNESS_H
+
+#include <stddef.h>
+
+#if defined(__GNUC__)
+#define TEST_NOINLINE __attribute__((noinline))
+#define TEST_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define TEST_NOINLINE
+#define TEST_PRINTF(f, a)
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Record a failure of the running case (printed at once, with file:line). */
+void harness_fail(const char *file, int line, const char *fmt, ...)
+    TEST_PRINTF(3, 4);
+/* Compare two integers; record a failure naming both expressions. */
+int harness_expect_eq(long long a, long long b, const char *ea,
+                      const char *eb, const char *file, int line);
+
+#define EXPECT(cond)                                                        \
+    ((cond) ? (void)0 : harness_fail(__FILE__, __LINE__, "%s", #cond))
+#define EXPECT_EQ(a, b)                                                     \
+    ((void)harness_expect_eq((long long)(a), (long long)(b), #a, #b,        \
+                             __FILE__, __LINE__))
+#define REQUIRE(cond)                                                       \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            harness_fail(__FILE__, __LINE__, "required: %s", #cond);        \
+            return;                                                         \
+        }                                                                   \
+    } while (0)
+
+/* What a child run left behind. */
+typedef struct ChildResult {
+    int exited;    /* exited normally, with status */
+    int status;
+    int signaled;  /* killed by signal sig */
+    int sig;
+    char out[16384]; /* its stdout, NUL-terminated (truncated if longer) */
+    char err[16384]; /* its stderr */
+} ChildResult;
+
+/*
+ * Run `<this binary> --child name` with the environment variable env_name
+ * set to env_value (both may be NULL), wait for it and fill *r.  Returns 0,
+ * or -1 after recording a failure when the child could not be run.
+ */
+int harness_run_child(const char *name, const char *env_name,
+                      const char *env_value, ChildResult *r);
+
+/* Expect the child to have died by signal sig with msg in its stderr;
+ * prints the child's output on mismatch.  Returns non-zero if it did. */
+int harness_expect_death(const ChildResult *r, int sig, const char *msg,
+                         const char *file, int line);
+#define EXPECT_DEATH(r, sig, msg)                                           \
+    ((void)harness_expect_death((r), (sig), (msg), __FILE__, __LINE__))
+
+/* Expect the child to have exited with status 0; prints its output when
+ * not.  Returns non-zero if it did. */
+int harness_expect_exit0(const ChildResult *r, const char *file, int line);
+#define EXPECT_EXIT0(r)                                                     \
+    ((void)harness_expect_exit0((r), __FILE__, __LINE__))
+
+/* Resident set size of this process in bytes (0 if unknown). */
+size_t harness_rss_bytes(void);
+/* Number of mappings of this process (lines of /proc/self/maps). */
+long harness_map_count(void);
+/* vm.max_map_count, or 65530 if it cannot be read. */
+long harness_max_map_count(void);
+
+/* ---- the cases (defined in cases_*.c, listed in suite.c) ------------- */
+
+void case_backend_name(void);
+void case_lifecycle(void);
+void case_yield_counts(void);
+void case_nesting_128(void);
+void case_self_and_leader(void);
+void case_entered(void);
+void case_in_coroutine(void);
+void case_order_nested_yield(void);
+void case_no_dangling_access(void);
+void case_suspended_10000(void);
+void case_deep_stack_default_size(void);
+void case_finish_on_other_thread(void);
+void case_two_threads_at_once(void);
+void case_pool_reuse_no_growth(void);
+void case_pool_max(void);
+void case_global_lock(void);
+void case_global_lock_exclusion(void);
+void case_destroy(void);
+void case_create_with_sizes(void);
+void case_qemu_opaque_first_enter(void);
+void case_qemu_self_in_coroutine(void);
+void case_qemu_mixing(void);
+void case_death_misuse(void);
+void case_death_stack_overflow(void);
+void case_foreign_faults_pass_on(void);
+void case_enomem_rlimit_as(void);
+void case_enomem_mappings(void);
+
+/* Child payloads: run in a child process by `suite --child NAME`.  They
+ * return the child's exit status (when they do not die). */
+int child_reenter_self(void);
+int child_reenter_caller(void);
+int child_yield_no_one(void);
+int child_enter_leader(void);
+int child_destroy_active(void);
+int child_lock_twice(void);
+int child_unlock_unheld(void);
+int child_qemu_reenter(void);
+int child_qemu_yield_no_one(void);
+int child_overflow_default(void);
+int child_overflow_small(void);
+int child_overflow_thread(void);
+int child_null_deref_top(void);
+int child_null_deref_coroutine(void);
+int child_previous_handler(void);
+int child_enomem_rlimit_as(void);
+int child_qemu_create_exhausted(void);
+int child_enomem_mappings(void);
+int child_pool_cap_mappings(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* COSTACK_TEST_HARNESS_H */

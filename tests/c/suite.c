@@ -1,0 +1,348 @@
+/*
+ * suite.c - the runner of the costack C test suite and its harness.
+ *
+ *   suite                 run every case; exit 1 if any failed
+ *   suite NAME...         run the named cases only
+ *   suite --list          list the cases
+ *   suite --child NAME    run one child payload (used by the cases)
+ *
+ * Every case prints "PASS name" or "FAIL name"; failures print file:line
+ * and the failed expression first.  Compiled as C99 and as C++11.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "costack.h"
+#include "harness.h"
+
+typedef struct Case {
+    const char *name;
+    void (*fn)(void);
+} Case;
+
+typedef struct Child {
+    const char *name;
+    int (*fn)(void);
+} Child;
+
+static const Case cases[] = {
+    {"backend_name", case_backend_name},
+    {"lifecycle", case_lifecycle},
+    {"yield_counts", case_yield_counts},
+    {"nesting_128", case_nesting_128},
+    {"self_and_leader", case_self_and_leader},
+    {"entered", case_entered},
+    {"in_coroutine", case_in_coroutine},
+    {"order_nested_yield", case_order_nested_yield},
+    {"no_dangling_access", case_no_dangling_access},
+    {"suspended_10000", case_suspended_10000},
+    {"deep_stack_default_size", case_deep_stack_default_size},
+    {"finish_on_other_thread", case_finish_on_other_thread},
+    {"two_threads_at_once", case_two_threads_at_once},
+    {"pool_reuse_no_growth", case_pool_reuse_no_growth},
+    {"pool_max", case_pool_max},
+    {"global_lock", case_global_lock},
+    {"global_lock_exclusion", case_global_lock_exclusion},
+    {"destroy", case_destroy},
+    {"create_with_sizes", case_create_with_sizes},
+    {"qemu_opaque_first_enter", case_qemu_opaque_first_enter},
+    {"qemu_self_in_coroutine", case_qemu_self_in_coroutine},
+    {"qemu_mixing", case_qemu_mixing},
+    {"death_misuse", case_death_misuse},
+    {"death_stack_overflow", case_death_stack_overflow},
+    {"foreign_faults_pass_on", case_foreign_faults_pass_on},
+    {"enomem_rlimit_as", case_enomem_rlimit_as},
+    {"enomem_mappings", case_enomem_mappings},
+};
+
+static const Child children[] = {
+    {"reenter_self", child_reenter_self},
+    {"reenter_caller", child_reenter_caller},
+    {"yield_no_one", child_yield_no_one},
+    {"enter_leader", child_enter_leader},
+    {"destroy_active", child_destroy_active},
+    {"lock_twice", child_lock_twice},
+    {"unlock_unheld", child_unlock_unheld},
+    {"qemu_reenter", child_qemu_reenter},
+    {"qemu_yield_no_one", child_qemu_yield_no_one},
+    {"overflow_default", child_overflow_default},
+    {"overflow_small", child_overflow_small},
+    {"overflow_thread", child_overflow_thread},
+    {"null_deref_top", child_null_deref_top},
+    {"null_deref_coroutine", child_null_deref_coroutine},
+    {"previous_handler", child_previous_handler},
+    {"enomem_rlimit_as", child_enomem_rlimit_as},
+    {"qemu_create_exhausted", child_qemu_create_exhausted},
+    {"enomem_mappings", child_enomem_mappings},
+    {"pool_cap_mappings", child_pool_cap_mappings},
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static int case_failures; /* failures recorded by the running case */
+static char self_path[4096];
+
+/* ---- harness ------------------------------------------------------------ */
+
+void harness_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    case_failures++;
+    printf("  %s:%d: failed: ", file, line);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+}
+
+int harness_expect_eq(long long a, long long b, const char *ea,
+                      const char *eb, const char *file, int line)
+{
+    if (a == b)
+        return 1;
+    harness_fail(file, line, "%s == %s (%lld != %lld)", ea, eb, a, b);
+    return 0;
+}
+
+static void read_all(FILE *f, char *buf, size_t size)
+{
+    size_t n;
+    rewind(f);
+    n = fread(buf, 1, size - 1, f);
+    buf[n] = '\0';
+}
+
+int harness_run_child(const char *name, const char *env_name,
+                      const char *env_value, ChildResult *r)
+{
+    FILE *out = tmpfile();
+    FILE *err = tmpfile();
+    pid_t pid;
+    int status;
+
+    memset(r, 0, sizeof(*r));
+    if (!out || !err) {
+        harness_fail(__FILE__, __LINE__, "tmpfile: %s", strerror(errno));
+        if (out)
+            fclose(out);
+        if (err)
+            fclose(err);
+        return -1;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0) {
+        harness_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+        fclose(out);
+        fclose(err);
+        return -1;
+    }
+    if (pid == 0) {
+        char *argv[4];
+        argv[0] = self_path;
+        argv[1] = (char *)"--child";
+        argv[2] = (char *)name;
+        argv[3] = NULL;
+        dup2(fileno(out), 1);
+        dup2(fileno(err), 2);
+        if (env_name)
+            setenv(env_name, env_value, 1);
+        execv(self_path, argv);
+        _exit(127);
+    }
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            harness_fail(__FILE__, __LINE__, "waitpid: %s", strerror(errno));
+            fclose(out);
+            fclose(err);
+            return -1;
+        }
+    }
+    read_all(out, r->out, sizeof(r->out));
+    read_all(err, r->err, sizeof(r->err));
+    fclose(out);
+    fclose(err);
+    if (WIFEXITED(status)) {
+        r->exited = 1;
+        r->status = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        r->signaled = 1;
+        r->sig = WTERMSIG(status);
+    }
+    return 0;
+}
+
+static void print_child(const ChildResult *r)
+{
+    if (r->exited)
+        printf("  child exited with status %d\n", r->status);
+    else if (r->signaled)
+        printf("  child killed by signal %d (%s)\n", r->sig,
+               strsignal(r->sig));
+    printf("  child stdout: <<%s>>\n  child stderr: <<%s>>\n", r->out,
+           r->err);
+    fflush(stdout);
+}
+
+int harness_expect_death(const ChildResult *r, int sig, const char *msg,
+                         const char *file, int line)
+{
+    int ok = 1;
+    if (!r->signaled || r->sig != sig) {
+        harness_fail(file, line, "child should die by signal %d (%s)", sig,
+                     strsignal(sig));
+        ok = 0;
+    }
+    if (msg && !strstr(r->err, msg)) {
+        harness_fail(file, line, "child's stderr should contain \"%s\"",
+                     msg);
+        ok = 0;
+    }
+    if (!ok)
+        print_child(r);
+    return ok;
+}
+
+int harness_expect_exit0(const ChildResult *r, const char *file, int line)
+{
+    if (r->exited && r->status == 0)
+        return 1;
+    harness_fail(file, line, "child should exit with status 0");
+    print_child(r);
+    return 0;
+}
+
+size_t harness_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+long harness_map_count(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    long n = 0;
+    int c;
+    if (!f)
+        return -1;
+    while ((c = getc(f)) != EOF)
+        if (c == '\n')
+            n++;
+    fclose(f);
+    return n;
+}
+
+long harness_max_map_count(void)
+{
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    long v = 65530;
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1 || v <= 0)
+            v = 65530;
+        fclose(f);
+    }
+    return v;
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+static int run_child(const char *name)
+{
+    size_t i;
+    struct rlimit no_core;
+
+    /* Children die on purpose: no core files, and no hanging forever. */
+    no_core.rlim_cur = 0;
+    no_core.rlim_max = 0;
+    setrlimit(RLIMIT_CORE, &no_core);
+    alarm(120);
+    for (i = 0; i < COUNT(children); i++)
+        if (strcmp(children[i].name, name) == 0)
+            return children[i].fn();
+    fprintf(stderr, "suite: no child payload named %s\n", name);
+    return 2;
+}
+
+static int run_case(const Case *c)
+{
+    case_failures = 0;
+    printf("RUN  %s\n", c->name);
+    fflush(stdout);
+    c->fn();
+    printf("%s %s\n", case_failures ? "FAIL" : "PASS", c->name);
+    fflush(stdout);
+    return case_failures == 0;
+}
+
+int main(int argc, char **argv)
+{
+    size_t i;
+    int failed = 0, passed = 0, a;
+    ssize_t n;
+
+    /* readlink, not argv[0]: the children must be this very binary (under
+     * Valgrind, /proc/self/exe still names the program, not Valgrind). */
+    n = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
+    if (n <= 0) {
+        fprintf(stderr, "suite: cannot read /proc/self/exe: %s\n",
+                strerror(errno));
+        return 2;
+    }
+    self_path[n] = '\0';
+
+    if (argc == 3 && strcmp(argv[1], "--child") == 0)
+        return run_child(argv[2]);
+    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+        for (i = 0; i < COUNT(cases); i++)
+            printf("%s\n", cases[i].name);
+        return 0;
+    }
+
+    printf("costack C suite, backend %s\n", costack_backend_name());
+    if (argc == 1) {
+        for (i = 0; i < COUNT(cases); i++) {
+            if (run_case(&cases[i]))
+                passed++;
+            else
+                failed++;
+        }
+    } else {
+        for (a = 1; a < argc; a++) {
+            int found = 0;
+            for (i = 0; i < COUNT(cases); i++) {
+                if (strcmp(cases[i].name, argv[a]) == 0) {
+                    found = 1;
+                    if (run_case(&cases[i]))
+                        passed++;
+                    else
+                        failed++;
+                }
+            }
+            if (!found) {
+                printf("FAIL %s (no such case)\n", argv[a]);
+                failed++;
+            }
+        }
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
