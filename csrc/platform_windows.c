@@ -1,0 +1,256 @@
+/*
+ * platform_windows.c - the Windows platform layer: mutexes, the thread-exit
+ * hook, the page size, the pool cap and stack-overflow reporting.
+ *
+ * Fiber stacks are allocated, guarded and freed by the system
+ * (backend_fibers.c), so platform.h's stack mapping has no Windows version.
+ */
+#include "windows_sys.h"
+
+#include <errno.h>
+#include <stdint.h>
+
+#include "internal.h"
+#include "platform.h"
+
+static SRWLOCK global_mutex = SRWLOCK_INIT;
+static SRWLOCK pool_mutex = SRWLOCK_INIT;
+
+void costack__mutex_lock_global(void)
+{
+    AcquireSRWLockExclusive(&global_mutex);
+}
+
+int costack__mutex_trylock_global(void)
+{
+    return TryAcquireSRWLockExclusive(&global_mutex) != 0;
+}
+
+void costack__mutex_unlock_global(void)
+{
+    ReleaseSRWLockExclusive(&global_mutex);
+}
+
+void costack__mutex_lock_pool(void)
+{
+    AcquireSRWLockExclusive(&pool_mutex);
+}
+
+void costack__mutex_unlock_pool(void)
+{
+    ReleaseSRWLockExclusive(&pool_mutex);
+}
+
+size_t costack__page_size(void)
+{
+    static size_t page;
+    size_t p = costack__atomic_load(&page);
+    if (!p) {
+        SYSTEM_INFO si;
+        GetSystemInfo(&si);
+        p = si.dwPageSize ? (size_t)si.dwPageSize : 4096;
+        costack__atomic_store(&page, p);
+    }
+    return p;
+}
+
+/* Windows has no per-process limit on mappings like Linux's
+ * vm.max_map_count: pooled stacks cost address space and the committed
+ * pages only, which costack_pool_set_max bounds. */
+size_t costack__platform_pool_cap(void)
+{
+    return (size_t)-1;
+}
+
+/* A fiber stack is a reservation the system commits from the top down as
+ * the stack grows (a PAGE_GUARD page marks the next one) and never
+ * decommits: the lowest committed page that is no guard page is the
+ * deepest the stack went. */
+size_t costack__stack_high_water(const CostackStack *st)
+{
+    char *top, *p;
+
+    if (!st->map)
+        return 0;
+    top = (char *)st->map + st->map_size;
+    for (p = (char *)st->map; p < top;) {
+        MEMORY_BASIC_INFORMATION mbi;
+        if (VirtualQuery(p, &mbi, sizeof(mbi)) != sizeof(mbi))
+            return 0;
+        if (mbi.State == MEM_COMMIT && !(mbi.Protect & PAGE_GUARD)) {
+            size_t used = (size_t)(top - (char *)mbi.BaseAddress);
+            return used < st->size ? used : st->size;
+        }
+        p = (char *)mbi.BaseAddress + mbi.RegionSize;
+    }
+    return 0;
+}
+
+/* ---- per-thread registration ------------------------------------------ */
+
+/* A TLS slot holding the CostackThread of every thread that uses costack:
+ * the thread-exit hook and the overflow handler find it there without
+ * touching the compiler's thread-local storage (which mingw emulates, and
+ * allocates on first touch). */
+static DWORD thread_slot = TLS_OUT_OF_INDEXES;
+static INIT_ONCE process_once = INIT_ONCE_STATIC_INIT;
+
+/* ---- stack overflow reporting ------------------------------------------ */
+
+static size_t put_str(char *buf, size_t at, const char *s)
+{
+    while (*s)
+        buf[at++] = *s++;
+    return at;
+}
+
+static size_t put_num(char *buf, size_t at, uintptr_t v, unsigned base)
+{
+    char tmp[32];
+    size_t n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v);
+    while (n)
+        buf[at++] = tmp[--n];
+    return at;
+}
+
+static char *fault_stack_pointer(const CONTEXT *ctx, char *fallback)
+{
+#if defined(_M_X64) || defined(__x86_64__)
+    (void)fallback;
+    return (char *)(uintptr_t)ctx->Rsp;
+#elif defined(_M_IX86) || defined(__i386__)
+    (void)fallback;
+    return (char *)(uintptr_t)ctx->Esp;
+#elif defined(_M_ARM64) || defined(__aarch64__) || defined(_M_ARM) || \
+    defined(__arm__)
+    (void)fallback;
+    return (char *)(uintptr_t)ctx->Sp;
+#else
+    /* The handler runs on the stack that overflowed. */
+    (void)ctx;
+    return fallback;
+#endif
+}
+
+/* A vectored handler sees every exception of the process first; it claims
+ * only a stack overflow on the stack of the coroutine the thread runs, and
+ * leaves everything else to the handlers after it. */
+static LONG CALLBACK on_exception(EXCEPTION_POINTERS *ep)
+{
+    char here;
+    DWORD last_error;
+    CostackThread *t;
+    CostackCoroutine *co;
+    char *sp;
+
+    if (ep->ExceptionRecord->ExceptionCode != EXCEPTION_STACK_OVERFLOW ||
+        thread_slot == TLS_OUT_OF_INDEXES)
+        return EXCEPTION_CONTINUE_SEARCH;
+    last_error = GetLastError();
+    t = (CostackThread *)TlsGetValue(thread_slot);
+    SetLastError(last_error);
+    if (!t)
+        return EXCEPTION_CONTINUE_SEARCH;
+    co = t->current;
+    sp = fault_stack_pointer(ep->ContextRecord, &here);
+    if (co && co->state != COSTACK_LEADER && co->stack.map &&
+        sp >= (char *)co->stack.map &&
+        sp < (char *)co->stack.map + co->stack.map_size) {
+        char msg[160];
+        size_t n = 0;
+        DWORD written;
+        n = put_str(msg, n, "costack: coroutine stack overflow (coroutine 0x");
+        n = put_num(msg, n, (uintptr_t)co, 16);
+        n = put_str(msg, n, ", stack ");
+        n = put_num(msg, n, co->stack.size, 10);
+        n = put_str(msg, n, " bytes)\n");
+        WriteFile(GetStdHandle(STD_ERROR_HANDLE), msg, (DWORD)n, &written,
+                  NULL);
+        /* Die of the original exception, as an unhandled one would, but
+         * without running handlers that might resume on a stack that has
+         * no room left. */
+        RaiseFailFastException(ep->ExceptionRecord, ep->ContextRecord, 0);
+    }
+    return EXCEPTION_CONTINUE_SEARCH;
+}
+
+static BOOL CALLBACK init_process(PINIT_ONCE once, void *param, void **out)
+{
+    (void)once;
+    (void)param;
+    (void)out;
+    thread_slot = TlsAlloc();
+    if (thread_slot == TLS_OUT_OF_INDEXES)
+        return FALSE;
+    /* First in line, so a handler that resumes execution cannot swallow a
+     * coroutine overflow before it is reported. */
+    if (!AddVectoredExceptionHandler(1, on_exception)) {
+        TlsFree(thread_slot);
+        thread_slot = TLS_OUT_OF_INDEXES;
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ---- threads ----------------------------------------------------------- */
+
+int costack__platform_thread_init(CostackThread *t)
+{
+    if (!InitOnceExecuteOnce(&process_once, init_process, NULL, NULL) ||
+        !TlsSetValue(thread_slot, t)) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return 0;
+}
+
+void costack__platform_thread_exit(CostackThread *t)
+{
+    (void)t;
+    if (thread_slot != TLS_OUT_OF_INDEXES)
+        TlsSetValue(thread_slot, NULL);
+}
+
+/*
+ * The thread-exit hook is a TLS callback: the loader calls it on every
+ * thread that ends (DLL_THREAD_DETACH), whichever fiber runs, in an EXE and
+ * in a DLL alike, with mingw and MSVC.  Callbacks run in the order of their
+ * section names; ".CRT$XLB" comes before the C runtime's own (".CRT$XLC",
+ * ".CRT$XLD"), which free mingw's emulated thread-locals, where the
+ * CostackThread lives.  A fiber-local (FlsAlloc) callback would be simpler
+ * but runs for the fiber current at exit, not for the thread, and at
+ * process exit too.  At process exit (DLL_PROCESS_DETACH) nothing is freed:
+ * other threads were killed, perhaps holding the pool mutex.
+ */
+static void NTAPI on_tls_callback(void *module, DWORD reason, void *reserved)
+{
+    CostackThread *t;
+    (void)module;
+    (void)reserved;
+    if (reason != DLL_THREAD_DETACH || thread_slot == TLS_OUT_OF_INDEXES)
+        return;
+    t = (CostackThread *)TlsGetValue(thread_slot);
+    if (t)
+        costack__thread_exit(t);
+}
+
+#if defined(_MSC_VER)
+#pragma section(".CRT$XLB", long, read)
+__declspec(allocate(".CRT$XLB"))
+const PIMAGE_TLS_CALLBACK costack__tls_callback = on_tls_callback;
+/* Keep the callback and make the linker emit a TLS directory. */
+#if defined(_M_IX86)
+#pragma comment(linker, "/INCLUDE:__tls_used")
+#pragma comment(linker, "/INCLUDE:_costack__tls_callback")
+#else
+#pragma comment(linker, "/INCLUDE:_tls_used")
+#pragma comment(linker, "/INCLUDE:costack__tls_callback")
+#endif
+#else
+__attribute__((section(".CRT$XLB"), used))
+const PIMAGE_TLS_CALLBACK costack__tls_callback = on_tls_callback;
+#endif
