@@ -26,7 +26,18 @@ fn main() {
         .file("csrc/qemu_compat.c");
 
     if target_os == "windows" {
-        panic!("costack: the Windows backend is not built yet");
+        // One backend on Windows, Fibers: every architecture, the gnu
+        // (mingw) and msvc toolchains alike.
+        if env::var("COSTACK_BACKEND").is_ok_and(|b| b != "fibers") {
+            panic!(
+                "costack: on Windows the only backend is \"fibers\" (COSTACK_BACKEND={backend:?})"
+            );
+        }
+        build
+            .file("csrc/platform_windows.c")
+            .file("csrc/backend_fibers.c");
+        finish(build, "fibers");
+        return;
     }
     build.file("csrc/platform_unix.c");
     match backend.as_str() {
@@ -39,6 +50,11 @@ fn main() {
             "costack: unknown COSTACK_BACKEND={other:?} (expected \"ucontext\" or \"sigaltstack\")"
         ),
     }
+    finish(build, &backend);
+}
+
+/// Compile the core and tell rustc and dependent crates what was built.
+fn finish(build: cc::Build, backend: &str) {
     build.compile("costack_core");
     println!("cargo:rustc-cfg=costack_backend=\"{backend}\"");
     println!("cargo:rustc-check-cfg=cfg(costack_backend, values(\"ucontext\", \"sigaltstack\", \"fibers\", \"asm\"))");
