@@ -1,8 +1,91 @@
-//! costack: stackful coroutines for Rust and C.
+//! costack: stackful coroutines for Rust and C, in the tradition of QEMU's.
 //!
-//! The C core lives in `csrc/` and is compiled into this crate; its API is
-//! `include/costack.h`.
+//! A coroutine is a function with a stack of its own that can stop in the
+//! middle of its work ([`Yielder::suspend`]) and be continued later
+//! ([`Coroutine::resume`]), from the exact point where it stopped, with all
+//! its local variables intact. So code that reads as synchronous can be
+//! asynchronous underneath: a coroutine issues a request, suspends back to
+//! an event loop, and the loop resumes it when the answer is there. The
+//! `echo` example (`cargo run --release --example echo`) serves TCP that way:
+//! each connection is a coroutine with plain `read`/`write` calls that
+//! suspend on `EAGAIN`, and a small `poll(2)` loop resumes whichever socket is
+//! ready.
+//!
+//! ```
+//! use costack::{Coroutine, Step, Yielder};
+//!
+//! let mut guard = costack::lock(); // the global mutex, shared with C
+//! let mut co = Coroutine::new(|y: &mut Yielder<i32, &'static str>, first: i32| {
+//!     let second = y.suspend("hello"); // hands a value out, gets the next one in
+//!     first + second
+//! });
+//! assert_eq!(co.resume(&mut guard, 1), Step::Yield("hello"));
+//! assert_eq!(co.resume(&mut guard, 2), Step::Return(3));
+//! ```
+//!
+//! # The model
+//!
+//! - **Values both ways.** `Coroutine<I, Y, R>`: each resume passes an `I`
+//!   in; the coroutine passes a `Y` out each time it suspends and an `R`
+//!   when its closure returns ([`Step`]). The first `I` is the closure's
+//!   argument, later ones are what `suspend` returns.
+//! - **One coroutine at a time, process-wide.** The C core has one global
+//!   mutex; a coroutine runs only while its thread holds it. `resume` takes a
+//!   proof of that ([`Proof`]): the [`Guard`] from [`lock`], or inside a
+//!   coroutine, its [`Yielder`] (so coroutines nest: a coroutine can create
+//!   and resume others). Locking twice on one thread panics.
+//! - **Shared state without locks.** A [`GlobalCell`] is `Sync` and hands
+//!   out its contents only for a proof; its borrows cannot live across a
+//!   suspend or a nested resume (a compile error), and what the types cannot
+//!   see is checked at run time.
+//! - **Panics** inside a coroutine are caught at its root and resumed in the
+//!   caller of `resume`, with their payload; the coroutine is then finished.
+//!   Resuming a finished coroutine panics.
+//! - **Drop** of a suspended coroutine unwinds its stack, running its
+//!   destructors, then recycles the stack.
+//! - **Threads.** A [`Coroutine`] stays on its thread (it is not `Send`:
+//!   its stack may hold references to thread-locals); [`Coroutine::into_send`]
+//!   is the `unsafe` way out. Different threads can run coroutines, one
+//!   thread at a time, taking turns on the mutex.
+//! - **Stacks** are 1 MiB by default ([`Builder`] for another size), mapped
+//!   lazily with a guard page: overflowing one aborts with
+//!   `costack: coroutine stack overflow (...)`. Finished coroutines' stacks
+//!   are pooled, so creating a coroutine is cheap.
+//!
+//! # With C
+//!
+//! The same coroutines are available to C and C++ through
+//! `include/costack.h` (the crate also builds as the static library
+//! `libcostack.a`), and to Rust as the raw API in [`sys`]. The two mix: a
+//! Rust coroutine can enter a coroutine made with `costack_create` and the
+//! other way round, and C code that shares data with Rust coroutines takes
+//! the same mutex (`costack_global_lock`).
+//!
+//! # Soundness
+//!
+//! The argument, invariant by invariant, is in the [`coroutine`] module's
+//! documentation; [`lock`](mod@lock) and [`cell`] describe their parts.
 
 #![warn(missing_docs)]
 
+mod abort;
+pub mod cell;
+pub mod coroutine;
+pub mod lock;
 pub mod sys;
+
+pub use cell::{GlobalCell, Ref, RefMut};
+pub use coroutine::{in_coroutine, Builder, Coroutine, SendCoroutine, Step, Yielder};
+pub use lock::{lock, lock_held, try_lock, Guard, Proof};
+
+/// The name of the switching backend compiled into the C core:
+/// `"ucontext"`, `"sigaltstack"`, ...
+///
+/// ```
+/// assert!(!costack::backend_name().is_empty());
+/// ```
+pub fn backend_name() -> &'static str {
+    // SAFETY: the C core returns a pointer to a static NUL-terminated string.
+    let name = unsafe { std::ffi::CStr::from_ptr(sys::costack_backend_name()) };
+    name.to_str().unwrap_or("?")
+}

@@ -1,0 +1,24 @@
+//! The crate's way out for misuse that cannot be reported by a panic: a
+//! named message on stderr, then `abort`.
+//!
+//! Used where unwinding is impossible or unsound: in code that runs between
+//! a C frame and the `catch_unwind` at a coroutine's root, and for misuse
+//! that leaves a coroutine in a state nothing can recover from.
+
+/// Writes `msg` and a newline to stderr with `write(2)` (no allocation, no
+/// lock, nothing that could panic), then aborts the process.
+pub(crate) fn die(msg: &str) -> ! {
+    let line = [msg.as_bytes(), b"\n"];
+    for part in line {
+        let mut rest = part;
+        while !rest.is_empty() {
+            // SAFETY: `rest` is a valid byte slice for its whole length.
+            let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+            if n <= 0 {
+                break;
+            }
+            rest = &rest[n as usize..];
+        }
+    }
+    std::process::abort()
+}

@@ -1,0 +1,835 @@
+//! [`Coroutine`]: a closure that runs on its own stack and can suspend
+//! itself; its [`Yielder`]; [`Builder`] for the stack size; [`Step`], what a
+//! resume gives back.
+//!
+//! # How it maps onto the C core
+//!
+//! [`Builder::build`] allocates one heap block holding the closure and a
+//! small *link* through which values cross the switch, then asks the C core
+//! for a coroutine (`costack_create_with`) whose entry function is a
+//! trampoline generic over the closure type, with the block as its opaque.
+//! [`Coroutine::resume`] stores the input in the link and calls
+//! `costack_enter`; [`Yielder::suspend`] stores the yielded value and calls
+//! `costack_yield`. The first entry runs the trampoline, which moves the
+//! closure onto the coroutine's stack and calls it inside `catch_unwind`.
+//! When it returns (or panics), the trampoline stores the result (or the
+//! panic payload) in the block, marks it finished and returns to the C core,
+//! which releases the coroutine into its pool: the C handle is invalid from
+//! then on, so the Rust side tracks that state itself, in the block. The
+//! block is freed when the [`Coroutine`] is dropped. A resume allocates
+//! nothing.
+//!
+//! # Soundness
+//!
+//! The argument, invariant by invariant, with the `unsafe` code that relies
+//! on each.
+//!
+//! **1. A coroutine runs only on a thread that holds the global mutex.**
+//! `resume` demands `&mut impl Proof`. A [`Guard`](crate::Guard) exists only
+//! on the thread that locked (it is not `Send`) and is dropped only in the
+//! coroutine (or leader) where it was taken, which is not running anything
+//! it resumed at that moment (checked at run time: dropping it elsewhere
+//! aborts). A [`Yielder`] is reachable only inside its coroutine's closure
+//! (the closure gets `&mut Yielder` under a higher-ranked lifetime, so it
+//! cannot escape, and the closure is `'static`, so no outside reference to a
+//! yielder can be captured), and that coroutine runs under the mutex by
+//! induction. Dropping a suspended coroutine runs it once more (see 5); the
+//! drop takes the mutex for that if the thread does not hold it. Only
+//! `unsafe` code (entering a Rust coroutine through [`sys`](crate::sys), or
+//! calling `costack_global_unlock` on a mutex Rust locked) can break this.
+//! Relied on by: [`GlobalCell`](crate::GlobalCell)'s `Sync`.
+//!
+//! **2. Values cross a switch through the link, and only one side touches
+//! it at a time.** The caller writes the input, then enters; the coroutine
+//! takes it, works, writes its yield value (or result), then switches back;
+//! the caller takes that. Switches are synchronous calls into C on one
+//! thread, the link is reached only through raw pointers (never a
+//! reference held across a switch), and the block's address escaped to C, so
+//! the compiler re-reads it after each call. Relied on by: the raw-pointer
+//! accesses in `resume`, `suspend` and the trampoline.
+//!
+//! **3. The block outlives every use of it.** It is freed by
+//! `Coroutine::drop` only, and only once the coroutine is finished or was
+//! never started (a suspended one is first run to its end, see 5), so no
+//! frame on the coroutine's stack still points at it. `mem::forget` on a
+//! `Coroutine` leaks the block and the stack, both never used again. A
+//! coroutine's closure is `'static`, so nothing on its stack borrows from a
+//! frame that could be gone when it is resumed (the scoped-coroutine
+//! unsoundness other crates had); input, yield and return types may borrow,
+//! but they are parameters of `Coroutine` and so outlive it.
+//!
+//! **4. No panic unwinds through a C frame.** The only Rust frames on a
+//! coroutine's stack are above the trampoline, which catches every unwind
+//! (`catch_unwind`) and hands the payload to `resume`, which resumes it on
+//! the caller's side of `costack_enter`, above the C frames. The code after
+//! the catch cannot panic: it moves values and, on misuse, writes a message
+//! and aborts.
+//!
+//! **5. Dropping a suspended coroutine runs its destructors, and it can
+//! never run again.** `drop` sets the link's *unwinding* flag and enters it;
+//! `suspend` sees the flag and starts a panic with a private payload
+//! (`resume_unwind`, so no panic hook runs); the trampoline's catch
+//! recognises it and finishes. A coroutine that catches that unwind and
+//! then suspends again, or returns normally, or ends with another panic,
+//! would either stay alive with its owner gone or report a result nobody
+//! can take: it aborts with a message starting `costack:`. Destructors that
+//! run during this unwind can borrow a [`GlobalCell`](crate::GlobalCell)
+//! with a yielder they hold; the code that dropped the coroutine may hold a
+//! borrow of the same cell (drop takes no proof), which is why the cell keeps
+//! its run-time borrow count.
+//!
+//! **6. A coroutine is resumed only when it is suspended or new.** `resume`
+//! takes `&mut self`, and a coroutine's closure cannot reach its own
+//! `Coroutine` (it is `'static` and the `Coroutine` is made from it; shared
+//! ownership through `Rc<RefCell<_>>` hits the `RefCell`'s check). A
+//! finished coroutine panics on resume; the C core aborts on the rest
+//! (`Co-routine re-entered recursively`).
+//!
+//! **7. A coroutine stays on one thread, unless the user promises.**
+//! `Coroutine` is neither `Send` nor `Sync`: a suspended coroutine's stack
+//! can hold a reference into a `thread_local!` (or a value such as `Rc`
+//! that must not cross threads), which would dangle or race after a move,
+//! and the compiler may cache a thread-local's address across the switch.
+//! [`Coroutine::into_send`] is the `unsafe` way out, for code that knows its
+//! coroutine holds no such thing across a suspend.
+
+use crate::abort::die;
+use crate::lock::{sealed::Sealed, Proof};
+use crate::sys;
+use std::any::Any;
+use std::ffi::c_void;
+use std::io;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr::{self, NonNull};
+
+/// What [`Coroutine::resume`] gives back: the coroutine suspended with a
+/// value, or returned one (and is finished).
+///
+/// ```
+/// use costack::{Coroutine, Step, Yielder};
+///
+/// let mut guard = costack::lock();
+/// let mut co = Coroutine::new(|y: &mut Yielder<(), u8>, ()| {
+///     y.suspend(1);
+///     "done"
+/// });
+/// assert_eq!(co.resume(&mut guard, ()), Step::Yield(1));
+/// assert_eq!(co.resume(&mut guard, ()), Step::Return("done"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step<Y, R> {
+    /// The coroutine called [`Yielder::suspend`] with this value; resume it
+    /// to continue.
+    Yield(Y),
+    /// The coroutine's closure returned this value; the coroutine is
+    /// finished.
+    Return(R),
+}
+
+/// Where a coroutine is in its life, as seen from Rust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Created, never entered.
+    New,
+    /// Entered and not yet suspended or finished.
+    Running,
+    /// Waiting in `suspend`.
+    Suspended,
+    /// The closure returned or panicked; the C coroutine is released.
+    Finished,
+}
+
+/// The part of the block that a [`Yielder`] sees (it does not know `R`).
+struct Link<I, Y> {
+    state: State,
+    /// Set by `Coroutine::drop`: the next return from `suspend` unwinds.
+    unwinding: bool,
+    /// Caller to coroutine.
+    input: Option<I>,
+    /// Coroutine to caller, on suspend.
+    output: Option<Y>,
+}
+
+/// The payload of the panic that unwinds a dropped coroutine.
+struct ForcedUnwind;
+
+type Payload = Box<dyn Any + Send + 'static>;
+
+/// The type-erased head of the block; `Coroutine` holds a pointer to it.
+#[repr(C)]
+struct Header<I, Y, R> {
+    link: Link<I, Y>,
+    /// Coroutine to caller, when the closure has returned or panicked.
+    result: Option<Result<R, Payload>>,
+    /// The C coroutine; dangling once `link.state` is `Finished`.
+    co: *mut sys::CostackCoroutine,
+    /// Usable stack size, kept for after the C coroutine is gone.
+    stack_size: usize,
+    /// Drops the closure if it was never moved out, then frees the block.
+    free: unsafe fn(*mut Header<I, Y, R>),
+}
+
+/// The whole heap block: the header, then the closure (moved onto the
+/// coroutine's stack at its first entry).
+#[repr(C)]
+struct Block<I, Y, R, F> {
+    header: Header<I, Y, R>,
+    body: ManuallyDrop<F>,
+}
+
+/// A closure running on its own stack, which can suspend itself in the
+/// middle of its work and be resumed later, passing values both ways.
+///
+/// - `I`: what [`resume`](Coroutine::resume) passes in (the first one is the
+///   closure's second argument, later ones are what
+///   [`suspend`](Yielder::suspend) returns);
+/// - `Y`: what `suspend` passes out;
+/// - `R`: what the closure returns.
+///
+/// A coroutine runs only while its thread holds the global mutex: `resume`
+/// takes the proof. It is not `Send` (see [`into_send`](Coroutine::into_send)).
+/// Dropping a suspended coroutine unwinds its stack, running its
+/// destructors. The default stack is 1 MiB (mapped lazily, with a guard page
+/// below it; overflowing it aborts with `costack: coroutine stack overflow`);
+/// see [`Builder`] for another size. Stacks of finished coroutines are pooled
+/// and reused, so creating one is cheap.
+///
+/// ```
+/// use costack::{Coroutine, Step, Yielder};
+///
+/// let mut guard = costack::lock();
+/// // A generator: yields the running sum of what it is given.
+/// let mut sums = Coroutine::new(|y: &mut Yielder<u32, u32>, mut next: u32| {
+///     let mut total = 0;
+///     while next != 0 {
+///         total += next;
+///         next = y.suspend(total);
+///     }
+///     total
+/// });
+/// assert_eq!(sums.resume(&mut guard, 5), Step::Yield(5));
+/// assert_eq!(sums.resume(&mut guard, 2), Step::Yield(7));
+/// assert_eq!(sums.resume(&mut guard, 0), Step::Return(7));
+/// assert!(sums.is_finished());
+/// ```
+pub struct Coroutine<I, Y, R> {
+    header: NonNull<Header<I, Y, R>>,
+    _marker: Owns<I, Y, R>,
+}
+
+/// Owns values of `I`, `Y`, `R`; neither Send nor Sync (invariant 7).
+type Owns<I, Y, R> = PhantomData<(*mut (), Box<(I, Y, R)>)>;
+
+/// The running coroutine's handle on itself: suspends it, and serves as the
+/// proof that the global mutex is held inside it.
+///
+/// Given to the closure as `&mut Yielder`; it cannot leave the closure.
+///
+/// ```
+/// use costack::{Coroutine, GlobalCell, Step, Yielder};
+///
+/// static SEEN: GlobalCell<u32> = GlobalCell::new(0);
+/// let mut guard = costack::lock();
+/// let mut co = Coroutine::new(|y: &mut Yielder<u32, ()>, first: u32| {
+///     SEEN.set(y, first); // the yielder is the proof here
+///     let second = y.suspend(());
+///     SEEN.set(y, second);
+/// });
+/// co.resume(&mut guard, 1);
+/// assert_eq!(SEEN.get(&guard), 1);
+/// co.resume(&mut guard, 2);
+/// assert_eq!(SEEN.get(&guard), 2);
+/// ```
+pub struct Yielder<I, Y> {
+    link: NonNull<Link<I, Y>>,
+    /// Neither Send nor Sync.
+    _marker: PhantomData<*mut ()>,
+}
+
+impl<I, Y> Sealed for Yielder<I, Y> {}
+impl<I, Y> Proof for Yielder<I, Y> {}
+
+/// Creates coroutines with a chosen stack size, reporting failure as an
+/// error instead of a panic.
+///
+/// ```
+/// use costack::{Builder, Step, Yielder};
+///
+/// let mut co = Builder::new()
+///     .stack_size(64 * 1024)
+///     .build(|_y: &mut Yielder<(), ()>, ()| 42)
+///     .expect("out of memory or mappings");
+/// assert!(co.stack_size() >= 64 * 1024);
+/// assert_eq!(co.resume(&mut costack::lock(), ()), Step::Return(42));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    stack_size: usize,
+}
+
+impl Builder {
+    /// A builder with the default settings (a 1 MiB stack).
+    ///
+    /// ```
+    /// let co = costack::Builder::new().build(|_: &mut costack::Yielder<(), ()>, ()| ()).unwrap();
+    /// assert_eq!(co.stack_size(), 1 << 20);
+    /// ```
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// The usable stack size in bytes (rounded up to the page size; at least
+    /// 16 KiB, else [`build`](Builder::build) fails with `InvalidInput`).
+    ///
+    /// ```
+    /// let co = costack::Builder::new()
+    ///     .stack_size(100_000)
+    ///     .build(|_: &mut costack::Yielder<(), ()>, ()| ())
+    ///     .unwrap();
+    /// assert!(co.stack_size() >= 100_000);
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// Creates a coroutine that will run `body` when first resumed.
+    ///
+    /// # Errors
+    ///
+    /// What the C core reports: `InvalidInput` for a stack size below
+    /// 16 KiB or absurdly large, `OutOfMemory` (`ENOMEM`) when memory or
+    /// mappings are exhausted. `body` is dropped then.
+    ///
+    /// ```
+    /// let err = costack::Builder::new()
+    ///     .stack_size(1024)
+    ///     .build(|_: &mut costack::Yielder<(), ()>, ()| ())
+    ///     .err()
+    ///     .unwrap();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
+    pub fn build<I, Y, R, F>(self, body: F) -> io::Result<Coroutine<I, Y, R>>
+    where
+        F: FnOnce(&mut Yielder<I, Y>, I) -> R + 'static,
+    {
+        let block = Box::into_raw(Box::new(Block {
+            header: Header {
+                link: Link {
+                    state: State::New,
+                    unwinding: false,
+                    input: None,
+                    output: None,
+                },
+                result: None,
+                co: ptr::null_mut(),
+                stack_size: 0,
+                free: free_block::<I, Y, R, F>,
+            },
+            body: ManuallyDrop::new(body),
+        }));
+        let header = block.cast::<Header<I, Y, R>>();
+        let options = sys::CostackOptions {
+            stack_size: self.stack_size,
+        };
+        // SAFETY: `trampoline::<I, Y, R, F>` expects exactly this block as
+        // its opaque; the block lives until `Coroutine::drop` (invariant 3).
+        let co = unsafe {
+            sys::costack_create_with(Some(trampoline::<I, Y, R, F>), block.cast(), &options)
+        };
+        if co.is_null() {
+            let err = io::Error::last_os_error();
+            // SAFETY: the block is ours alone (no C coroutine refers to it)
+            // and its closure was never moved out (state New).
+            unsafe { free_block::<I, Y, R, F>(header) };
+            return Err(err);
+        }
+        // SAFETY: `co` is a fresh, valid coroutine; `header` points into the
+        // block we own, and no reference to it exists.
+        unsafe {
+            (*header).co = co;
+            (*header).stack_size = sys::costack_stack_size(co);
+        }
+        Ok(Coroutine {
+            // SAFETY: from `Box::into_raw`, never null.
+            header: unsafe { NonNull::new_unchecked(header) },
+            _marker: PhantomData,
+        })
+    }
+}
+
+impl<I, Y, R> Coroutine<I, Y, R> {
+    /// Creates a coroutine with the default 1 MiB stack that will run `body`
+    /// when first resumed. The closure gets the coroutine's [`Yielder`] and
+    /// the first resume's input; what it returns is the last
+    /// [`Step::Return`].
+    ///
+    /// # Panics
+    ///
+    /// If the C core cannot create it (out of memory or mappings); use
+    /// [`Builder::build`] to get an error instead.
+    ///
+    /// ```
+    /// let mut co = costack::Coroutine::new(|_y: &mut costack::Yielder<i32, ()>, x: i32| x * 2);
+    /// assert_eq!(co.resume(&mut costack::lock(), 21), costack::Step::Return(42));
+    /// ```
+    pub fn new<F>(body: F) -> Coroutine<I, Y, R>
+    where
+        F: FnOnce(&mut Yielder<I, Y>, I) -> R + 'static,
+    {
+        match Builder::new().build(body) {
+            Ok(co) => co,
+            Err(e) => panic!("costack: cannot create a coroutine: {e}"),
+        }
+    }
+
+    /// Runs the coroutine until it suspends or returns, passing it `input`,
+    /// and gives back what it passed out.
+    ///
+    /// `proof` shows that this thread holds the global mutex: a
+    /// [`Guard`](crate::Guard), or inside a coroutine, its [`Yielder`]
+    /// (coroutines nest). It is borrowed mutably, so no
+    /// [`GlobalCell`](crate::GlobalCell) borrow made with it survives the
+    /// call.
+    ///
+    /// # Panics
+    ///
+    /// - If the coroutine panicked: with the same payload, and the coroutine
+    ///   is finished.
+    /// - If it is already finished.
+    ///
+    /// ```
+    /// use costack::{Coroutine, Step, Yielder};
+    ///
+    /// let mut guard = costack::lock();
+    /// let mut outer = Coroutine::new(|y: &mut Yielder<(), &'static str>, ()| {
+    ///     let mut inner = Coroutine::new(|_: &mut Yielder<(), ()>, ()| "inner done");
+    ///     // Nested resume: the outer coroutine's yielder is the proof.
+    ///     let Step::Return(msg) = inner.resume(y, ()) else { unreachable!() };
+    ///     y.suspend(msg);
+    /// });
+    /// assert_eq!(outer.resume(&mut guard, ()), Step::Yield("inner done"));
+    /// assert_eq!(outer.resume(&mut guard, ()), Step::Return(()));
+    ///
+    /// let mut bad = Coroutine::new(|_: &mut Yielder<(), ()>, ()| -> () { panic!("boom") });
+    /// let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    ///     bad.resume(&mut guard, ())
+    /// }))
+    /// .unwrap_err();
+    /// assert_eq!(err.downcast_ref::<&str>(), Some(&"boom"));
+    /// assert!(bad.is_finished());
+    /// ```
+    #[inline]
+    pub fn resume(&mut self, proof: &mut impl Proof, input: I) -> Step<Y, R> {
+        let _ = proof;
+        let h = self.header.as_ptr();
+        // SAFETY: `h` is our live block (invariant 3); no reference into it
+        // exists, and the coroutine is not running (invariant 6), so nobody
+        // else touches it until we enter.
+        unsafe {
+            match (*h).link.state {
+                State::New | State::Suspended => {}
+                State::Finished => finished(),
+                State::Running => die("costack: a coroutine was resumed while running"),
+            }
+            (*h).link.input = Some(input);
+            (*h).link.state = State::Running;
+            // SAFETY (enter): `co` is valid while not finished; the thread
+            // holds the global mutex (`proof`, invariant 1).
+            sys::costack_enter((*h).co);
+            // Back: the coroutine suspended (output) or finished (result).
+            if let Some(y) = (*h).link.output.take() {
+                return Step::Yield(y);
+            }
+            match (*h).result.take() {
+                Some(Ok(r)) => Step::Return(r),
+                Some(Err(payload)) => panic::resume_unwind(payload),
+                None => die(
+                    "costack: a Rust coroutine switched back without suspend or return \
+                     (costack_yield called directly on it?)",
+                ),
+            }
+        }
+    }
+
+    /// Whether the coroutine has returned or panicked (resuming it panics).
+    ///
+    /// ```
+    /// let mut co = costack::Coroutine::new(|_: &mut costack::Yielder<(), ()>, ()| ());
+    /// assert!(!co.is_finished());
+    /// co.resume(&mut costack::lock(), ());
+    /// assert!(co.is_finished());
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.state() == State::Finished
+    }
+
+    /// Whether the coroutine has been resumed at least once.
+    ///
+    /// ```
+    /// let mut co = costack::Coroutine::new(|y: &mut costack::Yielder<(), ()>, ()| y.suspend(()));
+    /// assert!(!co.is_started());
+    /// co.resume(&mut costack::lock(), ());
+    /// assert!(co.is_started());
+    /// ```
+    pub fn is_started(&self) -> bool {
+        self.state() != State::New
+    }
+
+    /// The usable size of the coroutine's stack in bytes (without the guard
+    /// page).
+    ///
+    /// ```
+    /// let co = costack::Coroutine::new(|_: &mut costack::Yielder<(), ()>, ()| ());
+    /// assert_eq!(co.stack_size(), 1 << 20);
+    /// ```
+    pub fn stack_size(&self) -> usize {
+        // SAFETY: our live block; a plain read, no switch in progress.
+        unsafe { (*self.header.as_ptr()).stack_size }
+    }
+
+    /// The underlying C coroutine, for comparing with
+    /// [`sys::costack_self`](crate::sys::costack_self) and the like; null
+    /// once the coroutine is finished (the C core has released it).
+    ///
+    /// Do not enter, yield or destroy it through [`sys`](crate::sys): a Rust
+    /// coroutine is driven only through `resume` and `suspend`.
+    ///
+    /// ```
+    /// use costack::{sys, Coroutine, Step, Yielder};
+    ///
+    /// let mut guard = costack::lock();
+    /// let mut co = Coroutine::new(|y: &mut Yielder<(), usize>, ()| {
+    ///     // SAFETY: costack_self has no preconditions.
+    ///     y.suspend(unsafe { sys::costack_self() } as usize);
+    /// });
+    /// let raw = co.as_raw();
+    /// assert_eq!(co.resume(&mut guard, ()), Step::Yield(raw as usize));
+    /// co.resume(&mut guard, ());
+    /// assert!(co.as_raw().is_null());
+    /// ```
+    pub fn as_raw(&self) -> *mut sys::CostackCoroutine {
+        if self.is_finished() {
+            ptr::null_mut()
+        } else {
+            // SAFETY: our live block; a plain read.
+            unsafe { (*self.header.as_ptr()).co }
+        }
+    }
+
+    /// Makes the coroutine `Send`, so it can be resumed (and dropped) on
+    /// another thread.
+    ///
+    /// # Safety
+    ///
+    /// Whenever the coroutine is suspended, nothing on its stack may be tied
+    /// to the thread it runs on: no reference into a `thread_local!`, no
+    /// `Rc`, `MutexGuard` or other value that must stay on its thread, and
+    /// no pointer whose validity depends on the thread. The closure and its
+    /// captures count too. (`I`, `Y` and `R` are checked: they must be
+    /// `Send` for the result to be.)
+    ///
+    /// ```
+    /// use costack::{Coroutine, Step, Yielder};
+    ///
+    /// let co = Coroutine::new(|y: &mut Yielder<u32, u32>, x: u32| y.suspend(x + 1) * 2);
+    /// // SAFETY: the coroutine holds only integers across its suspend.
+    /// let mut co = unsafe { co.into_send() };
+    /// assert_eq!(co.resume(&mut costack::lock(), 1), Step::Yield(2));
+    /// let out = std::thread::spawn(move || co.resume(&mut costack::lock(), 5))
+    ///     .join()
+    ///     .unwrap();
+    /// assert_eq!(out, Step::Return(10));
+    /// ```
+    pub unsafe fn into_send(self) -> SendCoroutine<I, Y, R> {
+        SendCoroutine(self)
+    }
+
+    fn state(&self) -> State {
+        // SAFETY: our live block; a plain read, no switch in progress.
+        unsafe { (*self.header.as_ptr()).link.state }
+    }
+}
+
+impl<I, Y, R> Drop for Coroutine<I, Y, R> {
+    /// Drops the coroutine. A suspended one is resumed one last time to
+    /// unwind its stack, so its destructors run (under the global mutex,
+    /// which the drop takes for that if this thread does not hold it). A
+    /// coroutine that catches that unwind and goes on aborts the process.
+    ///
+    /// ```
+    /// use costack::{Coroutine, Yielder};
+    /// use std::{cell::Cell, rc::Rc};
+    ///
+    /// struct CountDrop(Rc<Cell<u32>>);
+    /// impl Drop for CountDrop {
+    ///     fn drop(&mut self) {
+    ///         self.0.set(self.0.get() + 1);
+    ///     }
+    /// }
+    ///
+    /// let drops = Rc::new(Cell::new(0));
+    /// let counter = CountDrop(drops.clone());
+    /// let mut co = Coroutine::new(move |y: &mut Yielder<(), ()>, ()| {
+    ///     let _counter = counter; // now on the coroutine's stack
+    ///     y.suspend(());
+    ///     unreachable!("never resumed");
+    /// });
+    /// co.resume(&mut costack::lock(), ());
+    /// assert_eq!(drops.get(), 0);
+    /// drop(co); // takes the lock (not held here) and unwinds the coroutine
+    /// assert_eq!(drops.get(), 1);
+    /// ```
+    fn drop(&mut self) {
+        let h = self.header.as_ptr();
+        // SAFETY: our live block, not running (invariant 6). A new
+        // coroutine is destroyed unstarted; a suspended one is run to its
+        // end (invariant 5); either way the C coroutine is gone before the
+        // block is freed (invariant 3).
+        unsafe {
+            match (*h).link.state {
+                State::New => sys::costack_destroy((*h).co),
+                State::Suspended => force_unwind(h),
+                State::Finished => {}
+                State::Running => die("costack: a running coroutine was dropped"),
+            }
+            ((*h).free)(h);
+        }
+    }
+}
+
+/// Runs a suspended coroutine to its end by unwinding its stack.
+///
+/// # Safety
+///
+/// `h` is a live block in state `Suspended`.
+unsafe fn force_unwind<I, Y, R>(h: *mut Header<I, Y, R>) {
+    let _guard = if crate::lock_held() {
+        None
+    } else {
+        Some(crate::lock())
+    };
+    (*h).link.unwinding = true;
+    (*h).link.state = State::Running;
+    // SAFETY: the coroutine is suspended, so enterable, and this thread now
+    // holds the global mutex (invariant 1).
+    sys::costack_enter((*h).co);
+    // The trampoline finished it or aborted; `suspend` never returns while
+    // unwinding. Nothing crossed the link that anybody wants.
+    if (*h).link.state != State::Finished {
+        die("costack: a dropped coroutine did not finish its forced unwind");
+    }
+}
+
+/// Frees a block made by `Builder::build`.
+///
+/// # Safety
+///
+/// `h` came from `Builder::build` with this `F`, the C coroutine no longer
+/// refers to it, and it is not used afterwards.
+unsafe fn free_block<I, Y, R, F>(h: *mut Header<I, Y, R>) {
+    let block = h.cast::<Block<I, Y, R, F>>();
+    let mut block = Box::from_raw(block);
+    if block.header.link.state == State::New {
+        // The closure never ran: it is still in the block.
+        ManuallyDrop::drop(&mut block.body);
+    }
+    drop(block);
+}
+
+/// The entry function of every Rust coroutine: runs the closure in the
+/// block `opaque` points to and records how it ended.
+///
+/// # Safety
+///
+/// Called by the C core only, with the block `Builder::build` gave it.
+unsafe extern "C" fn trampoline<I, Y, R, F>(opaque: *mut c_void)
+where
+    F: FnOnce(&mut Yielder<I, Y>, I) -> R,
+{
+    let block = opaque.cast::<Block<I, Y, R, F>>();
+    let h = ptr::addr_of_mut!((*block).header);
+    // SAFETY: first entry; the closure is moved out exactly once and the
+    // state leaves New before anything else could look at it.
+    let body = ManuallyDrop::take(&mut *ptr::addr_of_mut!((*block).body));
+    let link = ptr::addr_of_mut!((*h).link);
+    let input = match (*link).input.take() {
+        Some(input) => input,
+        None => die("costack: a Rust coroutine was entered without input"),
+    };
+    let mut yielder = Yielder {
+        // SAFETY: points into the live block.
+        link: NonNull::new_unchecked(link),
+        _marker: PhantomData,
+    };
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(&mut yielder, input)));
+    // From here on nothing may panic (invariant 4).
+    if (*link).unwinding {
+        match outcome {
+            Err(payload) if payload.is::<ForcedUnwind>() => drop(payload),
+            Err(payload) => {
+                std::mem::forget(payload);
+                die(
+                    "costack: a coroutine being dropped caught the unwind that drops it \
+                     and panicked with something else",
+                );
+            }
+            Ok(value) => {
+                std::mem::forget(value);
+                die(
+                    "costack: a coroutine being dropped caught the unwind that drops it \
+                     and returned normally",
+                );
+            }
+        }
+    } else {
+        (*h).result = Some(outcome);
+    }
+    (*link).state = State::Finished;
+}
+
+impl<I, Y> Yielder<I, Y> {
+    /// Suspends the coroutine, passing `value` out to the caller of
+    /// [`resume`](Coroutine::resume); returns the input of the next resume.
+    ///
+    /// Borrows the yielder mutably, so no [`GlobalCell`](crate::GlobalCell)
+    /// borrow made with it lives across the switch.
+    ///
+    /// If the coroutine is dropped while suspended here, this does not
+    /// return: it unwinds the coroutine's stack with a private panic
+    /// payload. Do not catch that (or if you catch every panic, re-raise
+    /// the ones you do not know with `resume_unwind`): a coroutine that goes
+    /// on aborts the process.
+    ///
+    /// ```
+    /// use costack::{Coroutine, Step, Yielder};
+    ///
+    /// let mut guard = costack::lock();
+    /// let mut echo = Coroutine::new(|y: &mut Yielder<String, String>, mut s: String| loop {
+    ///     s = y.suspend(s.to_uppercase());
+    /// });
+    /// assert_eq!(echo.resume(&mut guard, "a".into()), Step::Yield("A".to_string()));
+    /// assert_eq!(echo.resume(&mut guard, "b".into()), Step::Yield("B".to_string()));
+    /// ```
+    #[inline]
+    pub fn suspend(&mut self, value: Y) -> I {
+        let link = self.link.as_ptr();
+        // SAFETY: the yielder exists only while its coroutine runs, and the
+        // block outlives the coroutine (invariant 3); accesses alternate
+        // with the caller's (invariant 2).
+        unsafe {
+            if (*link).unwinding {
+                die(
+                    "costack: a coroutine being dropped caught the unwind that drops it \
+                     and suspended again",
+                );
+            }
+            (*link).output = Some(value);
+            (*link).state = State::Suspended;
+            // SAFETY (yield): we run inside this coroutine, entered by
+            // `resume` (or `force_unwind`), which waits for us.
+            sys::costack_yield();
+            if (*link).unwinding {
+                panic::resume_unwind(Box::new(ForcedUnwind));
+            }
+            match (*link).input.take() {
+                Some(input) => input,
+                None => die("costack: a Rust coroutine was entered without input"),
+            }
+        }
+    }
+}
+
+impl<I, Y> std::fmt::Debug for Yielder<I, Y> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Yielder")
+    }
+}
+
+impl<I, Y, R> std::fmt::Debug for Coroutine<I, Y, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coroutine")
+            .field("state", &self.state())
+            .field("stack_size", &self.stack_size())
+            .finish()
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn finished() -> ! {
+    panic!("costack: resume of a finished coroutine (it returned or panicked)")
+}
+
+/// A [`Coroutine`] that may move to another thread; made by the `unsafe`
+/// [`Coroutine::into_send`], whose contract it carries. Derefs to the
+/// coroutine.
+///
+/// ```
+/// use costack::{Coroutine, Step, Yielder};
+///
+/// let co = Coroutine::new(|_: &mut Yielder<(), ()>, ()| 1u8);
+/// // SAFETY: the coroutine never suspends.
+/// let mut co: costack::SendCoroutine<(), (), u8> = unsafe { co.into_send() };
+/// let r = std::thread::spawn(move || co.resume(&mut costack::lock(), ())).join().unwrap();
+/// assert_eq!(r, Step::Return(1));
+/// ```
+pub struct SendCoroutine<I, Y, R>(Coroutine<I, Y, R>);
+
+// SAFETY: the contract of `into_send`: nothing the coroutine holds across a
+// suspend is tied to its thread; the values that cross are `Send`. The C
+// core supports entering a coroutine from another thread (it reads its
+// thread state afresh after each switch), and `resume` still demands the
+// new thread's proof.
+unsafe impl<I: Send, Y: Send, R: Send> Send for SendCoroutine<I, Y, R> {}
+
+impl<I, Y, R> SendCoroutine<I, Y, R> {
+    /// The coroutine, no longer `Send`.
+    ///
+    /// ```
+    /// let co = costack::Coroutine::new(|_: &mut costack::Yielder<(), ()>, ()| ());
+    /// // SAFETY: the coroutine never suspends.
+    /// let co: costack::Coroutine<(), (), ()> = unsafe { co.into_send() }.into_inner();
+    /// # drop(co);
+    /// ```
+    pub fn into_inner(self) -> Coroutine<I, Y, R> {
+        self.0
+    }
+}
+
+impl<I, Y, R> Deref for SendCoroutine<I, Y, R> {
+    type Target = Coroutine<I, Y, R>;
+    fn deref(&self) -> &Coroutine<I, Y, R> {
+        &self.0
+    }
+}
+
+impl<I, Y, R> DerefMut for SendCoroutine<I, Y, R> {
+    fn deref_mut(&mut self) -> &mut Coroutine<I, Y, R> {
+        &mut self.0
+    }
+}
+
+impl<I, Y, R> std::fmt::Debug for SendCoroutine<I, Y, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Whether the calling code runs inside a coroutine (a Rust one or one made
+/// through the C API).
+///
+/// ```
+/// use costack::{in_coroutine, Coroutine, Step, Yielder};
+///
+/// assert!(!in_coroutine());
+/// let mut co = Coroutine::new(|_: &mut Yielder<(), ()>, ()| in_coroutine());
+/// assert_eq!(co.resume(&mut costack::lock(), ()), Step::Return(true));
+/// ```
+pub fn in_coroutine() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { sys::costack_in_coroutine() != 0 }
+}

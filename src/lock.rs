@@ -1,0 +1,191 @@
+//! The global mutex, and the proof that the calling code holds it.
+//!
+//! The C core has one process-wide mutex, `costack_global_lock`. The Rust
+//! API runs a coroutine only while the calling thread holds it, so at most
+//! one coroutine runs at a time in the whole process, and data shared with
+//! coroutines needs no lock of its own: a [`GlobalCell`](crate::GlobalCell)
+//! hands out its contents only to code that can show it holds the mutex.
+//!
+//! That showing is a *proof*, a value of a type that implements [`Proof`]:
+//!
+//! - a [`Guard`], from [`lock`] or [`try_lock`], outside any coroutine (or
+//!   wherever the thread does not hold the mutex yet);
+//! - the running coroutine's own [`Yielder`](crate::Yielder), inside a
+//!   coroutine: that coroutine was resumed with a proof, so the thread holds
+//!   the mutex for as long as it runs.
+//!
+//! Resuming a coroutine borrows the proof mutably (so nothing borrowed from
+//! a cell with it can live across the switch); borrowing a cell borrows it
+//! shared. See the [`coroutine`](crate::coroutine) module for the whole
+//! soundness argument.
+//!
+//! C code that shares data with Rust coroutines takes the same mutex with
+//! `costack_global_lock()` (see [`sys`](crate::sys)).
+
+use crate::abort::die;
+use crate::sys;
+use std::marker::PhantomData;
+
+/// Proof that the calling thread holds the global mutex, for as long as the
+/// proof is borrowed.
+///
+/// Implemented by [`Guard`] and [`Yielder`](crate::Yielder) only (the trait
+/// is sealed). [`Coroutine::resume`](crate::Coroutine::resume) takes
+/// `&mut impl Proof`; [`GlobalCell`](crate::GlobalCell) takes `&impl Proof`.
+///
+/// ```
+/// use costack::{Coroutine, Proof, Step};
+///
+/// // Works with a guard at top level and with a yielder inside a coroutine.
+/// fn run_to_end(proof: &mut impl Proof) -> u32 {
+///     let mut co = Coroutine::new(|_y: &mut costack::Yielder<(), ()>, ()| 7u32);
+///     match co.resume(proof, ()) {
+///         Step::Return(v) => v,
+///         Step::Yield(()) => unreachable!(),
+///     }
+/// }
+///
+/// let mut guard = costack::lock();
+/// assert_eq!(run_to_end(&mut guard), 7);
+/// let mut outer = Coroutine::new(|y: &mut costack::Yielder<(), ()>, ()| run_to_end(y));
+/// assert_eq!(outer.resume(&mut guard, ()), Step::Return(7));
+/// ```
+pub trait Proof: sealed::Sealed {}
+
+pub(crate) mod sealed {
+    /// Keeps [`Proof`](super::Proof) implemented by this crate's types only.
+    pub trait Sealed {}
+}
+
+/// The global mutex, held by this thread until the guard is dropped.
+///
+/// A guard is a [`Proof`]: pass `&mut guard` to
+/// [`Coroutine::resume`](crate::Coroutine::resume) and `&guard` to
+/// [`GlobalCell`](crate::GlobalCell)'s methods. It is not `Send`: a thread
+/// unlocks what it locked.
+///
+/// A guard must be dropped in the coroutine (or outside any coroutine, on
+/// the thread) where it was taken. Dropping it inside another coroutine —
+/// after moving it into one — would unlock the mutex while that coroutine
+/// still runs; that aborts the process with a message starting `costack:`.
+///
+/// ```
+/// let guard = costack::lock();
+/// assert!(costack::lock_held());
+/// drop(guard);
+/// assert!(!costack::lock_held());
+/// ```
+#[must_use = "the global mutex is unlocked as soon as the guard is dropped"]
+pub struct Guard {
+    /// The coroutine (or the thread's leader) that took the lock.
+    owner: *mut sys::CostackCoroutine,
+    /// Not `Send`, not `Sync`.
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl sealed::Sealed for Guard {}
+impl Proof for Guard {}
+
+/// Locks the global mutex, waiting for other threads to release it.
+///
+/// # Panics
+///
+/// If the calling thread already holds it (the mutex is not recursive; inside
+/// a coroutine, use its [`Yielder`](crate::Yielder) as the proof instead).
+///
+/// ```
+/// use costack::{Coroutine, Step, Yielder};
+///
+/// let mut guard = costack::lock();
+/// let mut co = Coroutine::new(|y: &mut Yielder<i32, &'static str>, first: i32| {
+///     let second = y.suspend("hello");
+///     first + second
+/// });
+/// assert_eq!(co.resume(&mut guard, 1), Step::Yield("hello"));
+/// assert_eq!(co.resume(&mut guard, 2), Step::Return(3));
+/// ```
+pub fn lock() -> Guard {
+    refuse_if_held("lock");
+    // SAFETY: the C function has no preconditions besides "not held by this
+    // thread", checked just above.
+    unsafe { sys::costack_global_lock() };
+    Guard::new()
+}
+
+/// Locks the global mutex if no thread holds it; `None` if another thread
+/// does.
+///
+/// # Panics
+///
+/// If the calling thread already holds it.
+///
+/// ```
+/// let guard = costack::try_lock().expect("nobody else holds the mutex here");
+/// assert!(costack::lock_held());
+/// # drop(guard);
+/// ```
+pub fn try_lock() -> Option<Guard> {
+    refuse_if_held("try_lock");
+    // SAFETY: as in `lock`.
+    if unsafe { sys::costack_global_trylock() } != 0 {
+        Some(Guard::new())
+    } else {
+        None
+    }
+}
+
+/// Whether the calling thread holds the global mutex (through a [`Guard`],
+/// or C code that called `costack_global_lock`).
+///
+/// ```
+/// assert!(!costack::lock_held());
+/// let _guard = costack::lock();
+/// assert!(costack::lock_held());
+/// ```
+pub fn lock_held() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { sys::costack_global_lock_held() != 0 }
+}
+
+fn refuse_if_held(what: &str) {
+    if lock_held() {
+        panic!(
+            "costack::{what}: this thread already holds the global lock (it is not \
+             recursive; inside a coroutine, use its Yielder as the proof)"
+        );
+    }
+}
+
+impl Guard {
+    fn new() -> Guard {
+        Guard {
+            // SAFETY: no preconditions.
+            owner: unsafe { sys::costack_self() },
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // SAFETY: no preconditions.
+        if unsafe { sys::costack_self() } != self.owner {
+            die(
+                "costack: a lock guard was dropped in another coroutine than the one \
+                 that took it (unlocking there would leave a running coroutine \
+                 without the global lock)",
+            );
+        }
+        // SAFETY: this thread holds the mutex: it took it when the guard was
+        // made, the guard is not Send, and nothing else unlocks it (the safe
+        // API never does; C code that unlocks what Rust locked breaks the
+        // header's contract).
+        unsafe { sys::costack_global_unlock() }
+    }
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Guard")
+    }
+}
