@@ -216,12 +216,12 @@ struct Block<I, Y, R, F> {
 /// assert!(sums.is_finished());
 /// ```
 pub struct Coroutine<I, Y, R> {
+    /// The raw pointer also makes `Coroutine` neither Send nor Sync
+    /// (invariant 7).
     header: NonNull<Header<I, Y, R>>,
-    _marker: Owns<I, Y, R>,
+    /// Owns values of `I`, `Y`, `R` (for the drop check).
+    _marker: PhantomData<Box<(I, Y, R)>>,
 }
-
-/// Owns values of `I`, `Y`, `R`; neither Send nor Sync (invariant 7).
-type Owns<I, Y, R> = PhantomData<(*mut (), Box<(I, Y, R)>)>;
 
 /// The running coroutine's handle on itself: suspends it, and serves as the
 /// proof that the global mutex is held inside it.
@@ -244,9 +244,8 @@ type Owns<I, Y, R> = PhantomData<(*mut (), Box<(I, Y, R)>)>;
 /// assert_eq!(SEEN.get(&guard), 2);
 /// ```
 pub struct Yielder<I, Y> {
+    /// The raw pointer also makes `Yielder` neither Send nor Sync.
     link: NonNull<Link<I, Y>>,
-    /// Neither Send nor Sync.
-    _marker: PhantomData<*mut ()>,
 }
 
 impl<I, Y> Sealed for Yielder<I, Y> {}
@@ -341,7 +340,7 @@ impl Builder {
             sys::costack_create_with(Some(trampoline::<I, Y, R, F>), block.cast(), &options)
         };
         if co.is_null() {
-            let err = io::Error::last_os_error();
+            let err = crate::errno::last_error();
             // SAFETY: the block is ours alone (no C coroutine refers to it)
             // and its closure was never moved out (state New).
             unsafe { free_block::<I, Y, R, F>(header) };
@@ -663,7 +662,6 @@ where
     let mut yielder = Yielder {
         // SAFETY: points into the live block.
         link: NonNull::new_unchecked(link),
-        _marker: PhantomData,
     };
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(&mut yielder, input)));
     // From here on nothing may panic (invariant 4).

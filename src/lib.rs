@@ -71,6 +71,7 @@
 mod abort;
 pub mod cell;
 pub mod coroutine;
+mod errno;
 pub mod lock;
 pub mod sys;
 

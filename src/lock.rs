@@ -65,9 +65,11 @@ pub(crate) mod sealed {
 /// unlocks what it locked.
 ///
 /// A guard must be dropped in the coroutine (or outside any coroutine, on
-/// the thread) where it was taken. Dropping it inside another coroutine —
-/// after moving it into one — would unlock the mutex while that coroutine
-/// still runs; that aborts the process with a message starting `costack:`.
+/// the thread) where it was taken: dropping it inside another coroutine
+/// would unlock the mutex while that coroutine still runs. Safe code cannot
+/// do that (a guard lent to `resume` is borrowed until the coroutine
+/// suspends), but code that runs coroutines through [`sys`](crate::sys)
+/// can; it aborts the process with a message starting `costack:`.
 ///
 /// ```
 /// let guard = costack::lock();

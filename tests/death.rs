@@ -1,0 +1,160 @@
+//! Misuse that must kill the process with a named message. Each test re-runs
+//! this test binary as a child with `COSTACK_DEATH_TEST` naming the test;
+//! the child does the bad thing, the parent checks how it died.
+
+use costack::{Builder, Coroutine, Yielder};
+use std::os::unix::process::ExitStatusExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::{Command, Output};
+
+const ENV: &str = "COSTACK_DEATH_TEST";
+
+/// True in the child that should run `name`'s bad deed.
+fn in_child(name: &str) -> bool {
+    std::env::var(ENV).as_deref() == Ok(name)
+}
+
+/// Runs test `name` in a child process with the marker set.
+fn run_child(name: &str) -> Output {
+    let exe = std::env::current_exe().expect("path of the test binary");
+    Command::new(exe)
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(ENV, name)
+        .output()
+        .expect("spawn the test binary")
+}
+
+/// Asserts the child died of `signal` after writing `message` to stderr.
+fn assert_died(out: &Output, signal: i32, message: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.signal(),
+        Some(signal),
+        "child status {:?}, stderr:\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains(message),
+        "child stderr lacks {message:?}:\n{stderr}"
+    );
+}
+
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 32]);
+    if depth == u64::MAX {
+        return 0;
+    }
+    recurse(depth + 1).wrapping_add(std::hint::black_box(frame)[depth as usize % 32])
+}
+
+#[test]
+fn stack_overflow_in_a_rust_coroutine_is_named() {
+    if in_child("stack_overflow_in_a_rust_coroutine_is_named") {
+        let mut co = Builder::new()
+            .stack_size(64 * 1024)
+            .build(|_: &mut Yielder<(), ()>, ()| recurse(0))
+            .unwrap();
+        co.resume(&mut costack::lock(), ());
+        unreachable!("the recursion returned");
+    }
+    let out = run_child("stack_overflow_in_a_rust_coroutine_is_named");
+    assert_died(&out, libc::SIGSEGV, "costack: coroutine stack overflow (");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stack 65536 bytes)"));
+}
+
+#[test]
+fn stack_overflow_with_the_default_stack_is_named() {
+    if in_child("stack_overflow_with_the_default_stack_is_named") {
+        let mut co = Coroutine::new(|_: &mut Yielder<(), ()>, ()| recurse(0));
+        co.resume(&mut costack::lock(), ());
+        unreachable!("the recursion returned");
+    }
+    let out = run_child("stack_overflow_with_the_default_stack_is_named");
+    assert_died(&out, libc::SIGSEGV, "costack: coroutine stack overflow (");
+}
+
+#[test]
+fn swallowing_the_forced_unwind_and_suspending_aborts() {
+    if in_child("swallowing_the_forced_unwind_and_suspending_aborts") {
+        let mut co = Coroutine::new(|y: &mut Yielder<(), ()>, ()| loop {
+            let _ = catch_unwind(AssertUnwindSafe(|| y.suspend(())));
+        });
+        co.resume(&mut costack::lock(), ());
+        drop(co);
+        unreachable!("drop returned");
+    }
+    let out = run_child("swallowing_the_forced_unwind_and_suspending_aborts");
+    assert_died(
+        &out,
+        libc::SIGABRT,
+        "costack: a coroutine being dropped caught the unwind that drops it and suspended again",
+    );
+}
+
+#[test]
+fn swallowing_the_forced_unwind_and_returning_aborts() {
+    if in_child("swallowing_the_forced_unwind_and_returning_aborts") {
+        let mut co = Coroutine::new(|y: &mut Yielder<(), ()>, ()| {
+            let _ = catch_unwind(AssertUnwindSafe(|| y.suspend(())));
+            7
+        });
+        co.resume(&mut costack::lock(), ());
+        drop(co);
+        unreachable!("drop returned");
+    }
+    let out = run_child("swallowing_the_forced_unwind_and_returning_aborts");
+    assert_died(
+        &out,
+        libc::SIGABRT,
+        "costack: a coroutine being dropped caught the unwind that drops it and returned normally",
+    );
+}
+
+/// A C-API coroutine that drops the guard behind `opaque`.
+unsafe extern "C" fn drop_the_guard(opaque: *mut std::ffi::c_void) {
+    let slot = &*opaque.cast::<std::cell::Cell<Option<costack::Guard>>>();
+    drop(slot.take());
+}
+
+#[test]
+fn a_guard_dropped_inside_a_coroutine_aborts() {
+    if in_child("a_guard_dropped_inside_a_coroutine_aborts") {
+        // Safe code cannot move a guard into a running coroutine (resume
+        // borrows it); the C API can run code in a coroutine without proof.
+        let slot = std::cell::Cell::new(Some(costack::lock()));
+        // SAFETY: `slot` outlives the coroutine; `drop_the_guard` does not
+        // unwind (it aborts, which is what this test checks).
+        unsafe {
+            let opaque = std::ptr::addr_of!(slot) as *mut std::ffi::c_void;
+            let c = costack::sys::costack_create(Some(drop_the_guard), opaque);
+            costack::sys::costack_enter(c);
+        }
+        unreachable!("the guard was dropped in the wrong coroutine");
+    }
+    let out = run_child("a_guard_dropped_inside_a_coroutine_aborts");
+    assert_died(
+        &out,
+        libc::SIGABRT,
+        "costack: a lock guard was dropped in another coroutine than the one that took it",
+    );
+}
+
+#[test]
+fn yielding_a_rust_coroutine_through_the_c_api_aborts() {
+    if in_child("yielding_a_rust_coroutine_through_the_c_api_aborts") {
+        let mut co = Coroutine::new(|_: &mut Yielder<(), ()>, ()| {
+            // SAFETY: deliberately not: a Rust coroutine must suspend
+            // through its yielder.
+            unsafe { costack::sys::costack_yield() };
+        });
+        co.resume(&mut costack::lock(), ());
+        unreachable!("resume returned");
+    }
+    let out = run_child("yielding_a_rust_coroutine_through_the_c_api_aborts");
+    assert_died(
+        &out,
+        libc::SIGABRT,
+        "costack: a Rust coroutine switched back without suspend or return",
+    );
+}
