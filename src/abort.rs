@@ -13,7 +13,7 @@ pub(crate) fn die(msg: &str) -> ! {
         let mut rest = part;
         while !rest.is_empty() {
             // SAFETY: `rest` is a valid byte slice for its whole length.
-            let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+            let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len() as _) };
             if n <= 0 {
                 break;
             }
