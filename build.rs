@@ -39,7 +39,7 @@ fn main() {
         finish(build, "fibers");
         return;
     }
-    build.file("csrc/platform_unix.c");
+    build.file("csrc/platform_unix.c").file("csrc/stack_unix.c");
     match backend.as_str() {
         "ucontext" | "sigaltstack" => {
             build

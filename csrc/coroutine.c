@@ -97,9 +97,20 @@ static void free_coroutine(CostackCoroutine *co)
 
 void costack_pool_set_max(size_t max)
 {
+    CostackThread *t = costack__thread();
     CostackCoroutine *surplus = NULL;
     costack__atomic_store(&g.pool_max, max);
     max = costack_pool_max();
+    /* The calling thread's batch first (other threads keep theirs until
+     * they exit), then the shared pool. */
+    while (t->pool && costack__atomic_load(&g.pooled) > max) {
+        CostackCoroutine *co = t->pool;
+        t->pool = co->pool_next;
+        t->pool_count--;
+        costack__atomic_add(&g.pooled, (size_t)-1);
+        co->pool_next = surplus;
+        surplus = co;
+    }
     costack__mutex_lock_pool();
     while (g.pool && costack__atomic_load(&g.pooled) > max) {
         CostackCoroutine *co = g.pool;
@@ -376,6 +387,18 @@ void costack_destroy(CostackCoroutine *co)
 size_t costack_stack_size(const CostackCoroutine *co)
 {
     return co->stack.size;
+}
+
+size_t costack_stack_high_water(const CostackCoroutine *co)
+{
+    if (!co)
+        costack__die("costack: costack_stack_high_water: NULL coroutine");
+    if (co->state == COSTACK_POOLED || co->state == COSTACK_TERMINATED)
+        costack__die("costack: costack_stack_high_water: the coroutine has "
+                     "terminated or was destroyed");
+    if (co->state == COSTACK_LEADER)
+        return 0;
+    return costack__stack_high_water(&co->stack);
 }
 
 /* ---- global mutex ---------------------------------------------------- */

@@ -42,11 +42,14 @@ typedef struct CostackCtx CostackCtx;
 
 /* A coroutine's stack as mapped by the platform layer.  The usable part is
  * [lo, lo + size); the guard is [guard, guard + guard_size), just below lo.
- * map/map_size describe the whole mapping (NULL when the backend owns the
- * stack itself, as Windows fibers do). */
+ * map/map_size describe the address range the stack occupies, guard
+ * included: a mapping of its own, or a slot of a larger mapping (a slab)
+ * that owner, private to the platform layer, identifies.  map is NULL when
+ * the backend owns the stack itself, as Windows fibers do. */
 typedef struct CostackStack {
     void *map;
     size_t map_size;
+    void *owner;
     char *guard;
     size_t guard_size;
     char *lo;

@@ -1,6 +1,7 @@
 /*
  * platform_unix.c - the POSIX platform layer: mutexes, the thread-exit
- * hook, guarded stacks, stack-overflow reporting and the mapping limit.
+ * hook and stack-overflow reporting.  The stacks themselves (guard pages,
+ * slabs, the mapping limit) are in stack_unix.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,23 +17,6 @@
 #include "internal.h"
 #include "platform.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define COSTACK_HAVE_VALGRIND 1
-#endif
-#endif
-
-/* Linux 6.13: guard pages that do not split a mapping. */
-#ifndef MADV_GUARD_INSTALL
-#define MADV_GUARD_INSTALL 102
-#endif
-#ifndef MAP_NORESERVE
-#define MAP_NORESERVE 0
-#endif
-#ifndef MAP_STACK
-#define MAP_STACK 0
-#endif
 #if !defined(MAP_ANONYMOUS) && defined(MAP_ANON)
 #define MAP_ANONYMOUS MAP_ANON
 #endif
@@ -80,98 +64,6 @@ size_t costack__page_size(void)
         costack__atomic_store(&page, p);
     }
     return p;
-}
-
-/* ---- guarded stacks -------------------------------------------------- */
-
-/* 1: MADV_GUARD_INSTALL works (one mapping per stack); 2: it does not,
- * guards come from mprotect (which splits the mapping: two per stack). */
-static int guard_mode;
-static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
-
-static void probe_guard_mode(void)
-{
-    size_t page = costack__page_size();
-    int mode = 2;
-    void *m = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (m != MAP_FAILED) {
-        if (getenv("COSTACK_NO_MADV_GUARD") == NULL &&
-            madvise(m, page, MADV_GUARD_INSTALL) == 0)
-            mode = 1;
-        munmap(m, 2 * page);
-    }
-    guard_mode = mode;
-}
-
-static int get_guard_mode(void)
-{
-    pthread_once(&guard_once, probe_guard_mode);
-    return guard_mode;
-}
-
-int costack__stack_map(CostackStack *s, size_t size)
-{
-    size_t page = costack__page_size();
-    size_t total = size + page;
-    char *m;
-    int rc;
-
-    m = (char *)mmap(NULL, total, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                     -1, 0);
-    if (m == (char *)MAP_FAILED)
-        return -1;
-    if (get_guard_mode() == 1)
-        rc = madvise(m, page, MADV_GUARD_INSTALL);
-    else
-        rc = mprotect(m, page, PROT_NONE);
-    if (rc != 0) {
-        int e = errno;
-        munmap(m, total);
-        errno = e == EAGAIN ? ENOMEM : e;
-        return -1;
-    }
-    s->map = m;
-    s->map_size = total;
-    s->guard = m;
-    s->guard_size = page;
-    s->lo = m + page;
-    s->size = size;
-#ifdef COSTACK_HAVE_VALGRIND
-    s->debug_id = VALGRIND_STACK_REGISTER(s->lo, s->lo + size);
-#else
-    s->debug_id = 0;
-#endif
-    return 0;
-}
-
-void costack__stack_unmap(CostackStack *s)
-{
-    if (!s->map)
-        return;
-#ifdef COSTACK_HAVE_VALGRIND
-    VALGRIND_STACK_DEREGISTER(s->debug_id);
-#endif
-    munmap(s->map, s->map_size);
-    s->map = NULL;
-}
-
-size_t costack__platform_pool_cap(void)
-{
-    long max_map = 65530;
-    long per_stack = get_guard_mode() == 1 ? 1 : 2;
-    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
-    if (f) {
-        long v;
-        if (fscanf(f, "%ld", &v) == 1 && v > 0)
-            max_map = v;
-        fclose(f);
-    }
-    /* Leave 5000 mappings to the rest of the process, as QEMU does. */
-    if (max_map <= 5000 + per_stack)
-        return 1;
-    return (size_t)((max_map - 5000) / per_stack);
 }
 
 /* ---- stack overflow reporting -------------------------------------- */

@@ -6,6 +6,7 @@
  * (backend_fibers.c), so platform.h's stack mapping has no Windows version.
  */
 #include "windows_sys.h"
+#include <psapi.h> /* QueryWorkingSetEx (in kernel32 since Windows 7) */
 
 #include <errno.h>
 #include <stdint.h>
@@ -62,26 +63,30 @@ size_t costack__platform_pool_cap(void)
     return (size_t)-1;
 }
 
-/* A fiber stack is a reservation the system commits from the top down as
- * the stack grows (a PAGE_GUARD page marks the next one) and never
- * decommits: the lowest committed page that is no guard page is the
- * deepest the stack went. */
+/* The lowest page of the fiber's stack that is in the process's working
+ * set (QueryWorkingSetEx: a committed page that was never touched is not)
+ * is the deepest the stack went; the mincore of Windows.  Not the committed
+ * part: Windows commits a fiber stack as it grows, but Wine commits it
+ * whole at creation. */
 size_t costack__stack_high_water(const CostackStack *st)
 {
-    char *top, *p;
+    size_t page = costack__page_size();
+    size_t pages = st->size / page, done = 0;
+    PSAPI_WORKING_SET_EX_INFORMATION info[64]; /* 1 KiB of our caller's stack */
 
-    if (!st->map)
+    if (!st->lo)
         return 0;
-    top = (char *)st->map + st->map_size;
-    for (p = (char *)st->map; p < top;) {
-        MEMORY_BASIC_INFORMATION mbi;
-        if (VirtualQuery(p, &mbi, sizeof(mbi)) != sizeof(mbi))
+    while (done < pages) {
+        size_t n = pages - done < 64 ? pages - done : 64, i;
+        for (i = 0; i < n; i++)
+            info[i].VirtualAddress = st->lo + (done + i) * page;
+        if (!K32QueryWorkingSetEx(GetCurrentProcess(), info,
+                                  (DWORD)(n * sizeof(info[0]))))
             return 0;
-        if (mbi.State == MEM_COMMIT && !(mbi.Protect & PAGE_GUARD)) {
-            size_t used = (size_t)(top - (char *)mbi.BaseAddress);
-            return used < st->size ? used : st->size;
-        }
-        p = (char *)mbi.BaseAddress + mbi.RegionSize;
+        for (i = 0; i < n; i++)
+            if (info[i].VirtualAttributes.Valid)
+                return (pages - done - i) * page;
+        done += n;
     }
     return 0;
 }

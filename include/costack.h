@@ -77,9 +77,15 @@ typedef struct CostackStats {
     size_t live;
     /** Terminated coroutines kept, stack and all, for reuse by create. */
     size_t pooled;
-    /** Coroutine stacks currently mapped (live and pooled). */
+    /** Coroutine stacks currently allocated (of live and pooled
+     *  coroutines).  Each is a mapping of its own or, where the kernel has
+     *  MADV_GUARD_INSTALL (Linux 6.13+), a slot carved from a larger
+     *  mapping (a slab) shared with other stacks of the same size. */
     size_t stacks_mapped;
-    /** Bytes of address space those stacks reserve, guard pages included. */
+    /** Bytes of address space those stacks occupy, guard pages included
+     *  (reserved, not resident: see costack_stack_high_water for what a
+     *  stack actually uses).  Slab slots that hold no stack are not
+     *  counted; their memory has been given back to the kernel. */
     size_t stack_bytes_mapped;
 } CostackStats;
 
@@ -139,6 +145,40 @@ void costack_destroy(CostackCoroutine *co);
 /** Usable stack size of co in bytes (the guard page not counted). */
 size_t costack_stack_size(const CostackCoroutine *co);
 
+/**
+ * Stack usage report: how deep co's stack has been used so far, in bytes
+ * from its top, so that stack sizes can be chosen from measurements.
+ *
+ * Measured, not painted: a stack's pages start untouched and the system
+ * backs a page with memory only when it is first used, so the lowest backed
+ * page is the deepest the stack went.  The report asks the system which
+ * pages are resident: mincore on Unix (one system call per 1 MiB of stack),
+ * QueryWorkingSetEx on Windows (one per 256 KiB).  Nothing is paid at
+ * create or switch.  Any thread, at any time (a coroutine running elsewhere gives a
+ * snapshot).
+ *
+ * The result is a multiple of the page size, at most costack_stack_size(co),
+ * and counts whole pages: a frame that touches one byte of a page counts the
+ * page.  Once created, a coroutine usually reports a page or more already:
+ * the frames that start its stack, at the top.  Beware:
+ *   - Reuse.  costack_create may give a new coroutine the stack of one that
+ *     terminated earlier (the pool, see costack_pool_set_max): that stack
+ *     keeps the pages its earlier users touched, so the report is the
+ *     deepest use of the stack by any coroutine that ran on it.  For a
+ *     number that is one coroutine's own, create it with the pool disabled
+ *     (costack_pool_set_max(0), which empties the shared pool and the
+ *     calling thread's): a stack that leaves the pool is cleared (its
+ *     memory given back) before another coroutine gets it.
+ *   - Swap.  A page the system swapped out (or, on Windows, trimmed from
+ *     the working set) is not counted, so under memory pressure the report
+ *     can be too low.
+ *   - A large local array that is never touched does not count, although
+ *     the stack must still be big enough to hold it.
+ * Returns 0 for a thread's leader (its stack is not costack's).  Aborts
+ * with a "costack:" message if co has terminated and sits in the pool.
+ */
+size_t costack_stack_high_water(const CostackCoroutine *co);
+
 /** The global costack mutex: lock it.  Aborts with a "costack:" message if
  *  the calling thread already holds it (it is not recursive). */
 void costack_global_lock(void);
@@ -153,10 +193,14 @@ int costack_global_lock_held(void);
 
 /**
  * Set the most terminated coroutines kept for reuse, over all threads (each
- * thread keeps a small batch of its own, the rest is shared).  The effective
- * limit is also capped by the kernel's mapping limit (vm.max_map_count), as
- * QEMU does.  0 disables pooling.  Surplus pooled coroutines are freed
- * lazily.  Any thread.
+ * thread keeps a small batch of its own, the rest is shared).  Where every
+ * stack needs kernel mappings of its own (Linux before 6.13, or
+ * COSTACK_NO_MADV_GUARD=1 in the environment), the effective limit is also
+ * capped by the kernel's mapping limit (vm.max_map_count), as QEMU does;
+ * stacks carved from slabs need none.  0 disables pooling.  Surplus
+ * coroutines of the shared pool and of the calling thread's batch are freed
+ * at once; other threads' batches go to their next creates, or are freed
+ * when those threads exit.  Any thread.
  */
 void costack_pool_set_max(size_t max);
 /** The effective pool limit (after the mapping-limit cap). */

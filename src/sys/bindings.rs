@@ -27,9 +27,9 @@ pub struct CostackStats {
     pub live: usize,
     #[doc = " Terminated coroutines kept, stack and all, for reuse by create."]
     pub pooled: usize,
-    #[doc = " Coroutine stacks currently mapped (live and pooled)."]
+    #[doc = " Coroutine stacks currently allocated (of live and pooled\n  coroutines).  Each is a mapping of its own or, where the kernel has\n  MADV_GUARD_INSTALL (Linux 6.13+), a slot carved from a larger\n  mapping (a slab) shared with other stacks of the same size."]
     pub stacks_mapped: usize,
-    #[doc = " Bytes of address space those stacks reserve, guard pages included."]
+    #[doc = " Bytes of address space those stacks occupy, guard pages included\n  (reserved, not resident: see costack_stack_high_water for what a\n  stack actually uses).  Slab slots that hold no stack are not\n  counted; their memory has been given back to the kernel."]
     pub stack_bytes_mapped: usize,
 }
 extern "C" {
@@ -55,6 +55,8 @@ extern "C" {
     pub fn costack_destroy(co: *mut CostackCoroutine);
     #[doc = " Usable stack size of co in bytes (the guard page not counted)."]
     pub fn costack_stack_size(co: *const CostackCoroutine) -> usize;
+    #[doc = " Stack usage report: how deep co's stack has been used so far, in bytes\n from its top, so that stack sizes can be chosen from measurements.\n\n Measured, not painted: a stack's pages start untouched and the system\n backs a page with memory only when it is first used, so the lowest backed\n page is the deepest the stack went.  The report asks the system which\n pages are resident: mincore on Unix (one system call per 1 MiB of stack),\n QueryWorkingSetEx on Windows (one per 256 KiB).  Nothing is paid at\n create or switch.  Any thread, at any time (a coroutine running elsewhere gives a\n snapshot).\n\n The result is a multiple of the page size, at most costack_stack_size(co),\n and counts whole pages: a frame that touches one byte of a page counts the\n page.  Once created, a coroutine usually reports a page or more already:\n the frames that start its stack, at the top.  Beware:\n   - Reuse.  costack_create may give a new coroutine the stack of one that\n     terminated earlier (the pool, see costack_pool_set_max): that stack\n     keeps the pages its earlier users touched, so the report is the\n     deepest use of the stack by any coroutine that ran on it.  For a\n     number that is one coroutine's own, create it with the pool disabled\n     (costack_pool_set_max(0), which empties the shared pool and the\n     calling thread's): a stack that leaves the pool is cleared (its\n     memory given back) before another coroutine gets it.\n   - Swap.  A page the system swapped out (or, on Windows, trimmed from\n     the working set) is not counted, so under memory pressure the report\n     can be too low.\n   - A large local array that is never touched does not count, although\n     the stack must still be big enough to hold it.\n Returns 0 for a thread's leader (its stack is not costack's).  Aborts\n with a \"costack:\" message if co has terminated and sits in the pool."]
+    pub fn costack_stack_high_water(co: *const CostackCoroutine) -> usize;
     #[doc = " The global costack mutex: lock it.  Aborts with a \"costack:\" message if\n  the calling thread already holds it (it is not recursive)."]
     pub fn costack_global_lock();
     #[doc = " Try to lock the global mutex; non-zero on success.  Aborts as\n  costack_global_lock if the calling thread already holds it."]
@@ -63,7 +65,7 @@ extern "C" {
     pub fn costack_global_unlock();
     #[doc = " Non-zero if the calling thread holds the global mutex."]
     pub fn costack_global_lock_held() -> libc::c_int;
-    #[doc = " Set the most terminated coroutines kept for reuse, over all threads (each\n thread keeps a small batch of its own, the rest is shared).  The effective\n limit is also capped by the kernel's mapping limit (vm.max_map_count), as\n QEMU does.  0 disables pooling.  Surplus pooled coroutines are freed\n lazily.  Any thread."]
+    #[doc = " Set the most terminated coroutines kept for reuse, over all threads (each\n thread keeps a small batch of its own, the rest is shared).  Where every\n stack needs kernel mappings of its own (Linux before 6.13, or\n COSTACK_NO_MADV_GUARD=1 in the environment), the effective limit is also\n capped by the kernel's mapping limit (vm.max_map_count), as QEMU does;\n stacks carved from slabs need none.  0 disables pooling.  Surplus\n coroutines of the shared pool and of the calling thread's batch are freed\n at once; other threads' batches go to their next creates, or are freed\n when those threads exit.  Any thread."]
     pub fn costack_pool_set_max(max: usize);
     #[doc = " The effective pool limit (after the mapping-limit cap)."]
     pub fn costack_pool_max() -> usize;

@@ -114,6 +114,11 @@ void case_death_stack_overflow(void);
 void case_foreign_faults_pass_on(void);
 void case_enomem_rlimit_as(void);
 void case_enomem_mappings(void);
+void case_stack_high_water(void);
+void case_death_high_water_terminated(void);
+#ifndef _WIN32
+void case_death_overflow_slab(void);
+#endif
 
 /* Child payloads: run in a child process by `suite --child NAME`.  They
  * return the child's exit status (when they do not die). */
@@ -136,6 +141,10 @@ int child_enomem_rlimit_as(void);
 int child_qemu_create_exhausted(void);
 int child_enomem_mappings(void);
 int child_pool_cap_mappings(void);
+int child_high_water_terminated(void);
+#ifndef _WIN32
+int child_overflow_slab(void);
+#endif
 
 #ifdef __cplusplus
 }

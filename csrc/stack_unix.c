@@ -1,0 +1,455 @@
+/*
+ * stack_unix.c - coroutine stacks on POSIX systems: where they come from,
+ * their guard pages, and how deep they have been used.
+ *
+ * Two ways, chosen once per process by a probe:
+ *
+ * Slabs (Linux 6.13+, where madvise(MADV_GUARD_INSTALL) works).  Stacks are
+ * slots carved from large anonymous mappings, one slab list per stack size.
+ * A slot is [guard page][usable stack]; the guard is a guard marker that
+ * does not split the mapping, so a slab stays one kernel mapping (and
+ * adjacent slabs merge), whatever the number of stacks: a million guarded
+ * stacks need a few hundred mappings, not two million.  A freed stack goes
+ * back to its slab guarded whole: guard markers over its usable part too
+ * give its memory back to the kernel and make any later access fault, as
+ * if it were unmapped (a dangling pointer into a finished coroutine's stack
+ * crashes instead of reading zeros); they come off when the slot is reused.
+ * An empty slab is unmapped, except one per stack size, kept to absorb the
+ * next burst.  Slabs are shared by all threads; one mutex per stack size
+ * guards its slabs.
+ *
+ * One mapping per stack (older kernels, other Unixes, or the environment
+ * variable COSTACK_NO_MADV_GUARD=1).  The guard comes from mprotect, which
+ * splits a mapping in two wherever it is placed: carving slabs would save
+ * the mmap call but not a single kernel mapping, so each stack keeps a
+ * mapping of its own, unmapped when the stack is freed.  The kernel allows
+ * vm.max_map_count mappings per process (65530 by default); the stacks may
+ * use all but a reserve of them (5000, as QEMU leaves), and past that
+ * costack__stack_map fails with ENOMEM instead of starving the rest of the
+ * process (malloc, thread stacks, dlopen) of mappings.
+ *
+ * High-water marks come from mincore: a stack page that was never touched
+ * was never faulted in, so the lowest resident page is the deepest use.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "platform.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define COSTACK_HAVE_VALGRIND 1
+#endif
+#endif
+
+/* Linux 6.13: guard pages that do not split a mapping. */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE 103
+#endif
+#ifndef MAP_NORESERVE
+#define MAP_NORESERVE 0
+#endif
+#ifndef MAP_STACK
+#define MAP_STACK 0
+#endif
+#if !defined(MAP_ANONYMOUS) && defined(MAP_ANON)
+#define MAP_ANONYMOUS MAP_ANON
+#endif
+
+#define MAP_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK)
+
+/* Mappings left to the rest of the process in one-mapping-per-stack mode. */
+#define MAPPING_RESERVE 5000
+/* The largest slab, in bytes of address space (it is reserved, not
+ * committed: MAP_NORESERVE, and pages only count once touched). */
+#define SLAB_MAX_BYTES (sizeof(void *) >= 8 ? (size_t)64 << 20 : (size_t)4 << 20)
+/* Slots in the first slab of a stack size; each further slab doubles, up to
+ * SLAB_MAX_BYTES, so a program with three coroutines maps little. */
+#define SLAB_FIRST_SLOTS 4
+
+/* ---- mode -------------------------------------------------------------- */
+
+enum { MODE_SLABS = 1, MODE_OWN_MAPPING = 2 };
+
+static struct {
+    pthread_once_t once;
+    int mode;
+    size_t max_own; /* one-mapping mode: most stacks mapped at once */
+    size_t own;     /* one-mapping mode: stacks mapped now (atomic) */
+} g = {PTHREAD_ONCE_INIT, 0, 0, 0};
+
+/* The kernel's limit on mappings per process, or 0 when there is none. */
+static size_t max_map_count(void)
+{
+#if defined(__linux__)
+    long v = 65530; /* the default, if /proc is not there */
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        long r;
+        if (fscanf(f, "%ld", &r) == 1 && r > 0)
+            v = r;
+        fclose(f);
+    }
+    return (size_t)v;
+#else
+    return 0;
+#endif
+}
+
+static void probe_mode(void)
+{
+    size_t page = costack__page_size();
+    size_t limit = max_map_count();
+    char *p;
+
+    g.mode = MODE_OWN_MAPPING;
+    p = (char *)mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_FLAGS, -1, 0);
+    if (p != (char *)MAP_FAILED) {
+        if (getenv("COSTACK_NO_MADV_GUARD") == NULL &&
+            madvise(p, page, MADV_GUARD_INSTALL) == 0)
+            g.mode = MODE_SLABS;
+        munmap(p, 2 * page);
+    }
+    if (limit == 0) {
+        g.max_own = (size_t)-1;
+    } else {
+        size_t reserve = limit / 2 < MAPPING_RESERVE ? limit / 2 : MAPPING_RESERVE;
+        /* Two mappings per stack: the guard and the rest. */
+        g.max_own = (limit - reserve) / 2;
+    }
+}
+
+static int mode(void)
+{
+    pthread_once(&g.once, probe_mode);
+    return g.mode;
+}
+
+size_t costack__platform_pool_cap(void)
+{
+    /* Pooled slab stacks hold no mapping of their own. */
+    return mode() == MODE_SLABS ? (size_t)-1 : g.max_own;
+}
+
+/* ---- slabs ------------------------------------------------------------- */
+
+typedef struct SlabClass SlabClass;
+
+typedef struct Slab {
+    SlabClass *cls;
+    struct Slab *prev, *next; /* in cls->avail while a slot is free */
+    char *base;
+    size_t bytes;
+    uint32_t nslots;
+    uint32_t carved; /* slots [0, carved) have their guard page */
+    uint32_t in_use;
+    uint32_t nfree;
+    uint32_t free_idx[]; /* nslots entries: freed (guarded whole) slots */
+} Slab;
+
+/* All slabs of one stack size.  Classes are never freed: there is one per
+ * stack size the program ever used. */
+struct SlabClass {
+    SlabClass *next; /* immutable once published */
+    size_t size;     /* usable bytes of each stack */
+    size_t slot;     /* guard + size */
+    pthread_mutex_t lock;
+    Slab *avail;     /* slabs with a free or never-carved slot */
+    size_t nslabs;   /* slabs mapped */
+    size_t nempty;   /* of those, slabs with no stack in use */
+};
+
+static SlabClass *classes;
+static pthread_mutex_t classes_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static SlabClass *find_class(SlabClass *c, size_t size)
+{
+    for (; c; c = c->next)
+        if (c->size == size)
+            return c;
+    return NULL;
+}
+
+static SlabClass *get_class(size_t size)
+{
+    SlabClass *head = __atomic_load_n(&classes, __ATOMIC_ACQUIRE);
+    SlabClass *c = find_class(head, size);
+
+    if (c)
+        return c;
+    pthread_mutex_lock(&classes_lock);
+    c = find_class(classes, size);
+    if (!c) {
+        c = (SlabClass *)calloc(1, sizeof(*c));
+        if (c) {
+            c->size = size;
+            c->slot = size + costack__page_size();
+            pthread_mutex_init(&c->lock, NULL);
+            c->next = classes;
+            __atomic_store_n(&classes, c, __ATOMIC_RELEASE);
+        }
+    }
+    pthread_mutex_unlock(&classes_lock);
+    if (!c)
+        errno = ENOMEM;
+    return c;
+}
+
+static void avail_link(SlabClass *c, Slab *s)
+{
+    s->prev = NULL;
+    s->next = c->avail;
+    if (c->avail)
+        c->avail->prev = s;
+    c->avail = s;
+}
+
+static void avail_unlink(SlabClass *c, Slab *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->avail = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+}
+
+/* Map a new, empty slab for c.  Called without c->lock (mmap is slow);
+ * nslabs is a hint for its size only. */
+static Slab *slab_new(SlabClass *c, size_t nslabs)
+{
+    size_t max_slots = SLAB_MAX_BYTES / c->slot;
+    size_t n = nslabs < 16 ? (size_t)SLAB_FIRST_SLOTS << nslabs : max_slots;
+    Slab *s;
+    void *p;
+
+    if (n > max_slots)
+        n = max_slots;
+    if (n == 0)
+        n = 1; /* a stack larger than a slab: a slab of one */
+    if (n > UINT32_MAX)
+        n = UINT32_MAX;
+    s = (Slab *)malloc(sizeof(*s) + n * sizeof(s->free_idx[0]));
+    if (!s) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    p = mmap(NULL, n * c->slot, PROT_READ | PROT_WRITE, MAP_FLAGS, -1, 0);
+    if (p == MAP_FAILED) {
+        free(s);
+        errno = ENOMEM;
+        return NULL;
+    }
+    s->cls = c;
+    s->prev = s->next = NULL;
+    s->base = (char *)p;
+    s->bytes = n * c->slot;
+    s->nslots = (uint32_t)n;
+    s->carved = 0;
+    s->in_use = 0;
+    s->nfree = 0;
+    return s;
+}
+
+static void slab_give_back(CostackStack *st);
+
+static int slab_take(CostackStack *st, size_t size)
+{
+    size_t page = costack__page_size();
+    SlabClass *c = get_class(size);
+    Slab *s;
+    uint32_t idx;
+    char *slot;
+    int fresh;
+
+    if (!c)
+        return -1;
+    pthread_mutex_lock(&c->lock);
+    while (!(s = c->avail)) {
+        size_t nslabs = c->nslabs;
+        pthread_mutex_unlock(&c->lock);
+        s = slab_new(c, nslabs);
+        if (!s)
+            return -1;
+        pthread_mutex_lock(&c->lock);
+        avail_link(c, s);
+        c->nslabs++;
+        c->nempty++;
+    }
+    fresh = s->nfree == 0;
+    if (!fresh) {
+        idx = s->free_idx[--s->nfree];
+    } else {
+        /* First use of this slot: its guard page, for the life of the
+         * slab (freeing and reusing the slot guard and unguard only the
+         * usable part). */
+        idx = s->carved;
+        if (madvise(s->base + (size_t)idx * c->slot, page,
+                    MADV_GUARD_INSTALL) != 0) {
+            pthread_mutex_unlock(&c->lock);
+            errno = ENOMEM;
+            return -1;
+        }
+        s->carved++;
+    }
+    if (s->in_use++ == 0)
+        c->nempty--;
+    if (s->nfree == 0 && s->carved == s->nslots)
+        avail_unlink(c, s);
+    pthread_mutex_unlock(&c->lock);
+
+    slot = s->base + (size_t)idx * c->slot;
+    st->owner = s;
+    st->guard = slot;
+    st->lo = slot + page;
+    st->size = size;
+    if (!fresh && madvise(st->lo, size, MADV_GUARD_REMOVE) != 0) {
+        slab_give_back(st);
+        errno = ENOMEM;
+        return -1;
+    }
+    st->map = slot;
+    st->map_size = c->slot;
+    st->guard_size = page;
+    return 0;
+}
+
+static void slab_give_back(CostackStack *st)
+{
+    Slab *s = (Slab *)st->owner;
+    SlabClass *c = s->cls;
+    Slab *doomed = NULL;
+
+    /* Guard the whole slot: its memory goes back to the kernel now, later
+     * accesses fault, and the next stack here starts untouched (so its
+     * high-water mark is its own).  Should that fail (no memory for page
+     * tables), at least give the memory back. */
+    if (madvise(st->lo, st->size, MADV_GUARD_INSTALL) != 0)
+        madvise(st->lo, st->size, MADV_DONTNEED);
+
+    pthread_mutex_lock(&c->lock);
+    if (s->nfree == 0 && s->carved == s->nslots)
+        avail_link(c, s); /* it was full */
+    s->free_idx[s->nfree++] = (uint32_t)((st->guard - s->base) / c->slot);
+    if (--s->in_use == 0) {
+        if (c->nempty > 0) {
+            avail_unlink(c, s);
+            c->nslabs--;
+            doomed = s;
+        } else {
+            c->nempty++;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (doomed) {
+        munmap(doomed->base, doomed->bytes);
+        free(doomed);
+    }
+}
+
+/* ---- one mapping per stack --------------------------------------------- */
+
+static int own_map(CostackStack *st, size_t size)
+{
+    size_t page = costack__page_size();
+    size_t total = size + page;
+    char *p;
+
+    if (__atomic_add_fetch(&g.own, 1, __ATOMIC_RELAXED) > g.max_own) {
+        __atomic_sub_fetch(&g.own, 1, __ATOMIC_RELAXED);
+        errno = ENOMEM;
+        return -1;
+    }
+    p = (char *)mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_FLAGS, -1, 0);
+    if (p == (char *)MAP_FAILED || mprotect(p, page, PROT_NONE) != 0) {
+        if (p != (char *)MAP_FAILED)
+            munmap(p, total);
+        __atomic_sub_fetch(&g.own, 1, __ATOMIC_RELAXED);
+        errno = ENOMEM;
+        return -1;
+    }
+    st->owner = NULL;
+    st->map = p;
+    st->map_size = total;
+    st->guard = p;
+    st->guard_size = page;
+    st->lo = p + page;
+    st->size = size;
+    return 0;
+}
+
+static void own_unmap(CostackStack *st)
+{
+    munmap(st->map, st->map_size);
+    __atomic_sub_fetch(&g.own, 1, __ATOMIC_RELAXED);
+}
+
+/* ---- the interface ------------------------------------------------------ */
+
+int costack__stack_map(CostackStack *st, size_t size)
+{
+    int rc = mode() == MODE_SLABS ? slab_take(st, size) : own_map(st, size);
+    if (rc != 0)
+        return -1;
+#ifdef COSTACK_HAVE_VALGRIND
+    st->debug_id = VALGRIND_STACK_REGISTER(st->lo, st->lo + size);
+#else
+    st->debug_id = 0;
+#endif
+    return 0;
+}
+
+void costack__stack_unmap(CostackStack *st)
+{
+    if (!st->map)
+        return;
+#ifdef COSTACK_HAVE_VALGRIND
+    VALGRIND_STACK_DEREGISTER(st->debug_id);
+#endif
+    if (st->owner)
+        slab_give_back(st);
+    else
+        own_unmap(st);
+    st->map = NULL;
+    st->owner = NULL;
+}
+
+size_t costack__stack_high_water(const CostackStack *st)
+{
+    size_t page = costack__page_size();
+    size_t pages = st->size / page;
+    size_t done = 0;
+#if defined(__linux__)
+    unsigned char vec[256];
+#else
+    char vec[256];
+#endif
+
+    if (!st->lo)
+        return 0;
+    /* From the bottom up: the first resident page is the deepest touched
+     * (a large frame may skip pages, so the top-down run could stop short). */
+    while (done < pages) {
+        size_t n = pages - done < sizeof(vec) ? pages - done : sizeof(vec);
+        size_t i;
+        if (mincore(st->lo + done * page, n * page, vec) != 0)
+            return 0;
+        for (i = 0; i < n; i++)
+            if (vec[i] & 1)
+                return (pages - done - i) * page;
+        done += n;
+    }
+    return 0;
+}

@@ -1,0 +1,306 @@
+/*
+ * cases_stack.c - the stacks themselves: the stack usage report
+ * (costack_stack_high_water), and guards of stacks carved from a slab
+ * (Unix: stack_unix.c).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifndef _WIN32
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
+#include "costack.h"
+#include "harness.h"
+
+#define KIB ((size_t)1 << 10)
+
+static size_t page_size(void)
+{
+#ifdef _WIN32
+    return 4096; /* x64 and arm64 Windows */
+#else
+    return (size_t)sysconf(_SC_PAGESIZE);
+#endif
+}
+
+/* ---- stack usage report -------------------------------------------------- */
+
+/* Uses *bytes of stack (all of it written), yields, and again for each
+ * value the caller leaves in *bytes; returns when it reads 0. */
+static TEST_NOINLINE void use_stack(volatile size_t *bytes)
+{
+    size_t n = *bytes;
+    if (n == 0)
+        return;
+    {
+        /* A variable-length array would be C99 but not C++11. */
+        volatile char *buf = (volatile char *)__builtin_alloca(n);
+        size_t i;
+        for (i = 0; i < n; i += 64)
+            buf[i] = (char)i;
+        buf[n - 1] = 1;
+        costack_yield();
+        (void)buf[0];
+    }
+    use_stack(bytes);
+}
+
+static void usage_entry(void *opaque)
+{
+    use_stack((volatile size_t *)opaque);
+}
+
+static CostackCoroutine *create_sized(size_t stack_size, volatile size_t *bytes)
+{
+    CostackOptions o;
+    memset(&o, 0, sizeof(o));
+    o.stack_size = stack_size;
+    return costack_create_with(usage_entry, (void *)bytes, &o);
+}
+
+void case_stack_high_water(void)
+{
+    size_t saved_max = costack_pool_max();
+    size_t page = page_size();
+    volatile size_t bytes;
+    size_t before, hw;
+    CostackCoroutine *co;
+
+    /* Pooling off: every stack below is fresh (this also empties this
+     * thread's pool of stacks other cases used). */
+    costack_pool_set_max(0);
+
+    /* The leader's stack is not ours: 0. */
+    EXPECT_EQ(costack_stack_high_water(costack_self()), 0);
+
+    /* Little use reports little: at most the frames of the switch. */
+    bytes = 100;
+    co = create_sized((size_t)512 * KIB, &bytes);
+    REQUIRE(co != NULL);
+    before = costack_stack_high_water(co);
+    EXPECT(before <= 16 * KIB);
+    costack_enter(co);
+    hw = costack_stack_high_water(co);
+    EXPECT(hw >= page);
+    EXPECT(hw >= before);
+    EXPECT(hw <= 16 * KIB);
+    EXPECT_EQ(hw % page, 0);
+
+    /* The same coroutine, now 200 KiB deeper: the mark follows. */
+    bytes = 200 * KIB;
+    costack_enter(co);
+    hw = costack_stack_high_water(co);
+    EXPECT(hw >= 200 * KIB);
+    EXPECT(hw < 512 * KIB);
+    EXPECT(hw <= costack_stack_size(co));
+    EXPECT_EQ(hw % page, 0);
+
+    /* Coming back up does not lower it: it is a high-water mark. */
+    bytes = 100;
+    costack_enter(co);
+    EXPECT_EQ(costack_stack_high_water(co), hw);
+    bytes = 0;
+    costack_enter(co); /* terminates */
+
+    /* A small stack used nearly to its end: the mark stays within it. */
+    bytes = (size_t)64 * KIB - 4 * page; /* room for the frames above */
+    co = create_sized((size_t)64 * KIB, &bytes);
+    REQUIRE(co != NULL);
+    costack_enter(co);
+    EXPECT(costack_stack_high_water(co) >= (size_t)64 * KIB - 4 * page);
+    EXPECT(costack_stack_high_water(co) <= (size_t)64 * KIB);
+    bytes = 0;
+    costack_enter(co);
+
+    /* Reuse through the pool: the stack keeps the pages an earlier
+     * coroutine touched (documented), so the mark is theirs too... */
+    costack_pool_set_max(16);
+    bytes = 200 * KIB;
+    co = create_sized((size_t)512 * KIB, &bytes);
+    REQUIRE(co != NULL);
+    costack_enter(co);
+    bytes = 0;
+    costack_enter(co); /* terminates: pooled */
+    bytes = 100;
+    co = create_sized((size_t)512 * KIB, &bytes);
+    REQUIRE(co != NULL);
+    costack_enter(co);
+    EXPECT(costack_stack_high_water(co) >= 200 * KIB);
+    bytes = 0;
+    costack_enter(co);
+
+    /* ...while a stack that left the pool comes back untouched. */
+    costack_pool_set_max(0);
+    bytes = 100;
+    co = create_sized((size_t)512 * KIB, &bytes);
+    REQUIRE(co != NULL);
+    costack_enter(co);
+    EXPECT(costack_stack_high_water(co) <= 16 * KIB);
+    bytes = 0;
+    costack_enter(co);
+
+    costack_pool_set_max(saved_max);
+}
+
+/* Asking about a coroutine that terminated (it sits in the pool) aborts. */
+int child_high_water_terminated(void)
+{
+    volatile size_t bytes = 0;
+    CostackCoroutine *co;
+    costack_pool_set_max(16);
+    co = create_sized(COSTACK_MIN_STACK_SIZE, &bytes);
+    if (!co)
+        return 3;
+    costack_enter(co); /* terminates at once */
+    printf("high water %zu\n", costack_stack_high_water(co));
+    return 0;
+}
+
+void case_death_high_water_terminated(void)
+{
+    ChildResult r;
+    if (harness_run_child("high_water_terminated", NULL, NULL, &r) == 0)
+        EXPECT_DEATH(&r, SIGABRT,
+                     "costack: costack_stack_high_water: the coroutine has "
+                     "terminated or was destroyed\n");
+}
+
+/* ---- overflow of a stack between live neighbours ------------------------- */
+
+#ifndef _WIN32 /* slabs are stack_unix.c's; fibers own their stacks */
+
+#define NEIGHBOURS 3
+
+static volatile int slab_overflow_now;
+static char *volatile slab_local[NEIGHBOURS];
+static volatile unsigned long slab_sink;
+static volatile unsigned long slab_limit = ~0UL; /* never reached */
+
+static TEST_NOINLINE void slab_recurse(unsigned long n)
+{
+    volatile char pad[256];
+    pad[0] = (char)n;
+    if (n < slab_limit)
+        slab_recurse(n + 1);
+    slab_sink += (unsigned long)pad[0];
+}
+
+static void slab_entry(void *opaque)
+{
+    volatile char local = 1;
+    slab_local[(uintptr_t)opaque] = (char *)&local;
+    costack_yield();
+    if (slab_overflow_now)
+        slab_recurse(0);
+}
+
+/* The mapping of /proc/self/maps that holds p: [*lo, *hi).  0 or -1. */
+static int mapping_of(const void *p, uintptr_t *lo, uintptr_t *hi)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    int found = -1;
+    if (!f)
+        return -1;
+    while (found != 0 && fgets(line, sizeof(line), f)) {
+        unsigned long a, b;
+        if (sscanf(line, "%lx-%lx", &a, &b) == 2 && (uintptr_t)p >= a &&
+            (uintptr_t)p < b) {
+            *lo = a;
+            *hi = b;
+            found = 0;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* Three small stacks side by side, all suspended, then the middle one
+ * overflows: its guard must stop it before it reaches the stack below.
+ * Prints whether the three share a mapping (a slab) for the parent. */
+int child_overflow_slab(void)
+{
+    CostackCoroutine *co[NEIGHBOURS];
+    CostackOptions o;
+    uintptr_t lo = 0, hi = 0;
+    int i, shared = 1;
+
+    memset(&o, 0, sizeof(o));
+    o.stack_size = COSTACK_MIN_STACK_SIZE;
+    for (i = 0; i < NEIGHBOURS; i++) {
+        co[i] = costack_create_with(slab_entry, (void *)(uintptr_t)i, &o);
+        if (!co[i])
+            return 3;
+        costack_enter(co[i]);
+    }
+    if (mapping_of(slab_local[1], &lo, &hi) != 0)
+        return 4;
+    for (i = 0; i < NEIGHBOURS; i++)
+        if ((uintptr_t)slab_local[i] < lo || (uintptr_t)slab_local[i] >= hi)
+            shared = 0;
+    printf("%s\nco=%p\n", shared ? "one mapping for all" : "own mappings",
+           (void *)co[1]);
+    fflush(stdout);
+    slab_overflow_now = 1;
+    costack_enter(co[1]);
+    return 0; /* not reached */
+}
+
+static void expect_slab_overflow(const char *env, const char *layout)
+{
+    ChildResult r;
+    unsigned long long addr = 0;
+    const char *p;
+    char msg[200];
+
+    if (harness_run_child("overflow_slab", env, env ? "1" : NULL, &r) != 0)
+        return;
+    p = strstr(r.out, "co=");
+    if (!p || sscanf(p, "co=%llx", &addr) != 1 || addr == 0) {
+        harness_fail(__FILE__, __LINE__, "no coroutine address printed");
+        harness_expect_death(&r, SIGSEGV, NULL, __FILE__, __LINE__);
+        return;
+    }
+    if (layout && !strstr(r.out, layout))
+        harness_fail(__FILE__, __LINE__, "expected \"%s\", child said: %s",
+                     layout, r.out);
+    snprintf(msg, sizeof(msg),
+             "costack: coroutine stack overflow (coroutine 0x%llx, stack "
+             "%zu bytes)\n",
+             addr, COSTACK_MIN_STACK_SIZE);
+    EXPECT_DEATH(&r, SIGSEGV, msg);
+}
+
+/* Whether this kernel has guard markers (madvise MADV_GUARD_INSTALL, Linux
+ * 6.13+), asked independently of costack. */
+static int kernel_has_guard_markers(void)
+{
+    size_t page = page_size();
+    int ok;
+    void *p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return 0;
+    ok = madvise(p, page, 102 /* MADV_GUARD_INSTALL */) == 0;
+    munmap(p, 2 * page);
+    return ok;
+}
+
+void case_death_overflow_slab(void)
+{
+    /* Where the kernel has guard markers, the stacks are carved from one
+     * slab; elsewhere, or with COSTACK_NO_MADV_GUARD=1, each has a mapping
+     * of its own with an mprotect guard.  Both must name the overflow. */
+    int slabs = kernel_has_guard_markers() && !getenv("COSTACK_NO_MADV_GUARD");
+    expect_slab_overflow(NULL, slabs ? "one mapping for all" : "own mappings");
+    expect_slab_overflow("COSTACK_NO_MADV_GUARD", "own mappings");
+}
+
+#endif /* !_WIN32 */
