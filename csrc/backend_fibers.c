@@ -37,11 +37,16 @@ struct CostackCtx {
  * the page(s) the system never commits at the bottom of a stack. */
 #define STACK_SLACK ((size_t)64 << 10)
 
+/* ENOMEM when memory or address space ran out, as mmap says on Unix; a
+ * stack reservation larger than the address space is refused as an invalid
+ * parameter (the size is the only parameter that can be). */
 static void errno_from_last_error(void)
 {
     DWORD e = GetLastError();
     errno = (e == ERROR_NOT_ENOUGH_MEMORY || e == ERROR_OUTOFMEMORY ||
-             e == ERROR_COMMITMENT_LIMIT) ? ENOMEM : EAGAIN;
+             e == ERROR_COMMITMENT_LIMIT || e == ERROR_INVALID_PARAMETER)
+                ? ENOMEM
+                : EAGAIN;
 }
 
 /* Every coroutine fiber starts here, at its creation: it records where the

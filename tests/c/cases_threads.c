@@ -18,6 +18,15 @@
 
 static __thread int tls_value;
 
+/* Read through a function the compiler does not inline, as QEMU does: with
+ * emulated thread-locals (mingw-w64) the compiler takes a thread-local's
+ * address for constant within a function, and would reuse the first
+ * thread's after the coroutine moved. */
+static TEST_NOINLINE int get_tls_value(void)
+{
+    return tls_value;
+}
+
 /* glibc declares pthread_self() __attribute__((const)), so a compiler may
  * reuse its value from before a switch, as with any cached thread-local
  * address; called through a volatile pointer it is asked afresh. */
@@ -37,18 +46,18 @@ typedef struct Migrate {
 static void migrate_entry(void *opaque)
 {
     Migrate *m = (Migrate *)opaque;
-    m->tls_first = tls_value;
+    m->tls_first = get_tls_value();
     m->thread_first = current_thread();
     costack_yield();
     /* Now on the second thread. */
-    m->tls_second = tls_value;
+    m->tls_second = get_tls_value();
     m->thread_second = current_thread();
     m->self_second = costack_self();
     m->in_co_second = costack_in_coroutine();
     m->held_second = costack_global_lock_held();
     costack_yield();
     /* Back on the first thread. */
-    m->tls_third = tls_value;
+    m->tls_third = get_tls_value();
     m->thread_third = current_thread();
 }
 

@@ -15,7 +15,11 @@
 
 #include <stddef.h>
 
-#if defined(__GNUC__)
+#if defined(__MINGW32__)
+/* mingw-w64, built with __USE_MINGW_ANSI_STDIO=1: C99 formats (%zu). */
+#define TEST_NOINLINE __attribute__((noinline))
+#define TEST_PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
+#elif defined(__GNUC__)
 #define TEST_NOINLINE __attribute__((noinline))
 #define TEST_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
@@ -46,6 +50,10 @@ int harness_expect_eq(long long a, long long b, const char *ea,
             return;                                                         \
         }                                                                   \
     } while (0)
+
+/* Mark the running case skipped, because it cannot run on this platform;
+ * why is printed with it ("SKIP name: why").  The case returns after. */
+void harness_skip(const char *why);
 
 /* What a child run left behind. */
 typedef struct ChildResult {
@@ -84,6 +92,14 @@ size_t harness_rss_bytes(void);
 long harness_map_count(void);
 /* vm.max_map_count, or 65530 if it cannot be read. */
 long harness_max_map_count(void);
+
+#ifdef _WIN32
+/* harness_windows.c: Windows has no signals; these name the endings
+ * harness_run_child reports as signals, and set a child up to crash
+ * quietly (no error dialog, no debugger). */
+const char *harness_signal_name(int sig);
+void harness_child_setup(void);
+#endif
 
 /* ---- the cases (defined in cases_*.c, listed in suite.c) ------------- */
 

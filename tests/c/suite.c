@@ -7,7 +7,9 @@
  *   suite --child NAME    run one child payload (used by the cases)
  *
  * Every case prints "PASS name" or "FAIL name"; failures print file:line
- * and the failed expression first.  Compiled as C99 and as C++11.
+ * and the failed expression first.  A case that cannot run on the platform
+ * prints "SKIP name: why".  Compiled as C99 and as C++11.  On Windows,
+ * harness_windows.c replaces the POSIX parts below (children, /proc).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
@@ -18,10 +20,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
+/* No fork, signals or /proc: harness_windows.c runs the children. */
+#define strsignal harness_signal_name
+#else
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#endif
 
 #include "costack.h"
 #include "harness.h"
@@ -100,7 +107,11 @@ static const Child children[] = {
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static int case_failures; /* failures recorded by the running case */
+static const char *case_skipped; /* why the running case was skipped */
+static int passed, failed, skipped;
+#ifndef _WIN32
 static char self_path[4096];
+#endif
 
 /* ---- harness ------------------------------------------------------------ */
 
@@ -125,6 +136,12 @@ int harness_expect_eq(long long a, long long b, const char *ea,
     return 0;
 }
 
+void harness_skip(const char *why)
+{
+    case_skipped = why;
+}
+
+#ifndef _WIN32
 static void read_all(FILE *f, char *buf, size_t size)
 {
     size_t n;
@@ -193,6 +210,7 @@ int harness_run_child(const char *name, const char *env_name,
     }
     return 0;
 }
+#endif /* !_WIN32 */
 
 static void print_child(const ChildResult *r)
 {
@@ -234,6 +252,7 @@ int harness_expect_exit0(const ChildResult *r, const char *file, int line)
     return 0;
 }
 
+#ifndef _WIN32
 size_t harness_rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -271,12 +290,16 @@ long harness_max_map_count(void)
     }
     return v;
 }
+#endif /* !_WIN32 */
 
 /* ---- main ------------------------------------------------------------------ */
 
 static int run_child(const char *name)
 {
     size_t i;
+#ifdef _WIN32
+    harness_child_setup(); /* the parent stops it after 120 s */
+#else
     struct rlimit no_core;
 
     /* Children die on purpose: no core files, and no hanging forever. */
@@ -284,6 +307,7 @@ static int run_child(const char *name)
     no_core.rlim_max = 0;
     setrlimit(RLIMIT_CORE, &no_core);
     alarm(120);
+#endif
     for (i = 0; i < COUNT(children); i++)
         if (strcmp(children[i].name, name) == 0)
             return children[i].fn();
@@ -291,21 +315,31 @@ static int run_child(const char *name)
     return 2;
 }
 
-static int run_case(const Case *c)
+static void run_case(const Case *c)
 {
     case_failures = 0;
+    case_skipped = NULL;
     printf("RUN  %s\n", c->name);
     fflush(stdout);
     c->fn();
-    printf("%s %s\n", case_failures ? "FAIL" : "PASS", c->name);
+    if (case_failures) {
+        printf("FAIL %s\n", c->name);
+        failed++;
+    } else if (case_skipped) {
+        printf("SKIP %s: %s\n", c->name, case_skipped);
+        skipped++;
+    } else {
+        printf("PASS %s\n", c->name);
+        passed++;
+    }
     fflush(stdout);
-    return case_failures == 0;
 }
 
 int main(int argc, char **argv)
 {
     size_t i;
-    int failed = 0, passed = 0, a;
+    int a;
+#ifndef _WIN32
     ssize_t n;
 
     /* readlink, not argv[0]: the children must be this very binary (under
@@ -317,6 +351,7 @@ int main(int argc, char **argv)
         return 2;
     }
     self_path[n] = '\0';
+#endif
 
     if (argc == 3 && strcmp(argv[1], "--child") == 0)
         return run_child(argv[2]);
@@ -328,22 +363,15 @@ int main(int argc, char **argv)
 
     printf("costack C suite, backend %s\n", costack_backend_name());
     if (argc == 1) {
-        for (i = 0; i < COUNT(cases); i++) {
-            if (run_case(&cases[i]))
-                passed++;
-            else
-                failed++;
-        }
+        for (i = 0; i < COUNT(cases); i++)
+            run_case(&cases[i]);
     } else {
         for (a = 1; a < argc; a++) {
             int found = 0;
             for (i = 0; i < COUNT(cases); i++) {
                 if (strcmp(cases[i].name, argv[a]) == 0) {
                     found = 1;
-                    if (run_case(&cases[i]))
-                        passed++;
-                    else
-                        failed++;
+                    run_case(&cases[i]);
                 }
             }
             if (!found) {
@@ -352,6 +380,6 @@ int main(int argc, char **argv)
             }
         }
     }
-    printf("%d passed, %d failed\n", passed, failed);
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     return failed ? 1 : 0;
 }
