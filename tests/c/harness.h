@@ -132,9 +132,7 @@ void case_enomem_rlimit_as(void);
 void case_enomem_mappings(void);
 void case_stack_high_water(void);
 void case_death_high_water_terminated(void);
-#ifndef _WIN32
 void case_death_overflow_slab(void);
-#endif
 
 /* Child payloads: run in a child process by `suite --child NAME`.  They
  * return the child's exit status (when they do not die). */

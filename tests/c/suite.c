@@ -73,9 +73,7 @@ static const Case cases[] = {
     {"enomem_mappings", case_enomem_mappings},
     {"stack_high_water", case_stack_high_water},
     {"death_high_water_terminated", case_death_high_water_terminated},
-#ifndef _WIN32
     {"death_overflow_slab", case_death_overflow_slab},
-#endif
 };
 
 static const Child children[] = {
