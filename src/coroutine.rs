@@ -490,6 +490,46 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         unsafe { (*self.header.as_ptr()).stack_size }
     }
 
+    /// How deep the coroutine's stack has been used so far, in bytes from
+    /// its top (whole pages), for choosing stack sizes from measurements;
+    /// `None` once the coroutine has finished (its stack went back to the
+    /// pool), so measure before its last resume.
+    ///
+    /// It is the lowest page of the stack that the system has backed with
+    /// memory (which costs nothing at resume or suspend, and a system call
+    /// or so here). A stack reused from the pool also counts what earlier
+    /// coroutines on it used; see `costack_stack_high_water` in
+    /// `include/costack.h` for this and the other caveats.
+    ///
+    /// ```
+    /// use costack::{Builder, Yielder};
+    ///
+    /// let mut co = Builder::new()
+    ///     .stack_size(256 << 10)
+    ///     .build(|y: &mut Yielder<(), ()>, ()| {
+    ///         let buf = [1u8; 100 << 10]; // 100 KiB on the stack
+    ///         std::hint::black_box(&buf);
+    ///         y.suspend(());
+    ///     })
+    ///     .unwrap();
+    /// co.resume(&mut costack::lock(), ());
+    /// let used = co.stack_high_water().unwrap();
+    /// assert!(used >= 100 << 10 && used <= co.stack_size());
+    /// co.resume(&mut costack::lock(), ());
+    /// assert_eq!(co.stack_high_water(), None);
+    /// ```
+    pub fn stack_high_water(&self) -> Option<usize> {
+        let co = self.as_raw();
+        if co.is_null() {
+            return None;
+        }
+        // SAFETY: `co` is this coroutine's C object, not released (the
+        // coroutine has not finished) and not running a switch now (`&self`
+        // cannot coexist with `resume`'s `&mut self`); the call only reads
+        // its state and asks the system about its stack.
+        Some(unsafe { sys::costack_stack_high_water(co) })
+    }
+
     /// The underlying C coroutine, for comparing with
     /// [`sys::costack_self`](crate::sys::costack_self) and the like; null
     /// once the coroutine is finished (the C core has released it).
