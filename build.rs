@@ -46,8 +46,20 @@ fn main() {
                 .file("csrc/switch_setjmp.c")
                 .file(format!("csrc/backend_{backend}.c"));
         }
+        "asm" => {
+            // Our own switch: x86-64 System V and aarch64 only.  The define
+            // reaches every file, so the core inlines the switch (backend.h).
+            let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+            if arch != "x86_64" && arch != "aarch64" {
+                panic!("costack: COSTACK_BACKEND=asm supports x86_64 and aarch64, not {arch:?}");
+            }
+            build
+                .define("COSTACK_BACKEND_ASM", None)
+                .file("csrc/backend_asm.c")
+                .file(format!("csrc/switch_asm_{arch}.S"));
+        }
         other => panic!(
-            "costack: unknown COSTACK_BACKEND={other:?} (expected \"ucontext\" or \"sigaltstack\")"
+            "costack: unknown COSTACK_BACKEND={other:?} (expected \"asm\", \"ucontext\" or \"sigaltstack\")"
         ),
     }
     finish(build, &backend);

@@ -23,12 +23,61 @@ extern const char costack__backend_name[];
  */
 int costack__backend_create(CostackCoroutine *co, size_t stack_size);
 
+/* Provided by the core: release co, whose entry function returned, now
+ * that nothing runs on its stack any more (on the thread it ended on). */
+void costack__coroutine_exited(CostackCoroutine *co);
+
 /*
- * Save the running context into from and continue to; returns when some
- * thread switches back to from.  from is the coroutine (or leader) running
- * now on the calling thread.
+ * Switching.  The core says which of three switches it makes:
+ *   costack__backend_enter(from, to): from (the coroutine or leader running
+ *     now on the calling thread) enters to; returns when to yields back, or
+ *     after costack__coroutine_exited(to) when to terminated.
+ *   costack__backend_yield(from, to): from (a running coroutine) goes back
+ *     to to, the side that entered it; returns when some thread enters from
+ *     again.
+ *   costack__backend_exit(from, to): as yield, for a coroutine whose entry
+ *     function returned; costack__coroutine_exited(from) must run on to's
+ *     side, off from's stack, before to continues.  Returns if from is
+ *     reused from the pool and entered again.
+ * All three are the last thing the core does before returning to the
+ * user's code, so a backend can make them tail calls.
+ *
+ * A backend provides them in one of two ways:
+ *   - one out-of-line function, costack__backend_switch(from, to): save the
+ *     running context into from and continue to; return when some thread
+ *     switches back to from.  The inline functions below build the three
+ *     from it (ucontext, sigaltstack, fibers);
+ *   - built with COSTACK_BACKEND_ASM defined, switch_asm.h defines the three
+ *     as static inline functions ending in a tail call to its switch, which
+ *     then returns straight into the user's code (see switch_asm.h for why
+ *     that matters).
  */
+#if defined(COSTACK_BACKEND_ASM)
+#include "switch_asm.h"
+#else
 void costack__backend_switch(CostackCoroutine *from, CostackCoroutine *to);
+
+static inline void costack__backend_enter(CostackCoroutine *from,
+                                          CostackCoroutine *to)
+{
+    costack__backend_switch(from, to);
+    /* Back on from's stack: release to if it terminated. */
+    if (to->state == COSTACK_TERMINATED)
+        costack__coroutine_exited(to);
+}
+
+static inline void costack__backend_yield(CostackCoroutine *from,
+                                          CostackCoroutine *to)
+{
+    costack__backend_switch(from, to);
+}
+
+static inline void costack__backend_exit(CostackCoroutine *from,
+                                         CostackCoroutine *to)
+{
+    costack__backend_switch(from, to);
+}
+#endif
 
 /* Free what costack__backend_create (or _leader) allocated.  co is not
  * running. */

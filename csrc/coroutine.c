@@ -269,6 +269,11 @@ static void release(CostackThread *t, CostackCoroutine *co)
     pool_put(t, co);
 }
 
+void costack__coroutine_exited(CostackCoroutine *co)
+{
+    release(costack__thread(), co);
+}
+
 void costack__coroutine_main(CostackCoroutine *co)
 {
     for (;;) {
@@ -282,9 +287,10 @@ void costack__coroutine_main(CostackCoroutine *co)
         co->caller = NULL;
         co->state = COSTACK_TERMINATED;
         t->current = to;
-        /* The caller releases us; when reused from the pool, the next
-         * enter returns here and the loop runs the new entry. */
-        costack__backend_switch(co, to);
+        /* The caller's side releases us (costack__coroutine_exited); when
+         * reused from the pool, the next enter returns here and the loop
+         * runs the new entry. */
+        costack__backend_exit(co, to);
     }
 }
 
@@ -317,11 +323,9 @@ void costack_enter(CostackCoroutine *co)
     co->caller = self;
     co->state = COSTACK_ACTIVE;
     t->current = co;
-    costack__backend_switch(self, co);
-
-    /* co yielded or terminated; we are self again, on this thread. */
-    if (co->state == COSTACK_TERMINATED)
-        release(costack__thread(), co);
+    /* Returns when co yields or terminates (then released first).  Last,
+     * so that it can be a tail call (switch_asm.h). */
+    costack__backend_enter(self, co);
 }
 
 void costack_yield(void)
@@ -335,7 +339,7 @@ void costack_yield(void)
     self->caller = NULL;
     self->state = COSTACK_SUSPENDED;
     t->current = to;
-    costack__backend_switch(self, to);
+    costack__backend_yield(self, to);
 }
 
 CostackCoroutine *costack_self(void)
