@@ -3,6 +3,7 @@
 //! the child does the bad thing, the parent checks how it died.
 
 use costack::{Builder, Coroutine, Yielder};
+#[cfg(unix)]
 use std::os::unix::process::ExitStatusExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Command, Output};
@@ -28,7 +29,7 @@ fn run_child(name: &str) -> Output {
 fn assert_died(out: &Output, signal: i32, message: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
-        out.status.signal(),
+        death_signal(&out.status),
         Some(signal),
         "child status {:?}, stderr:\n{stderr}",
         out.status
@@ -37,6 +38,27 @@ fn assert_died(out: &Output, signal: i32, message: &str) {
         stderr.contains(message),
         "child stderr lacks {message:?}:\n{stderr}"
     );
+}
+
+/// The signal the child died of. Windows has no signals: there a process
+/// ends with an exit code, which names the same deaths. `abort` ends it with
+/// 3 (the C runtime's) or 0xC0000409 (a fail-fast, Rust's `abort`); a crash
+/// with its exception code: 0xC0000005 (access violation), 0xC00000FD (stack
+/// overflow), 0xC0000602 (fail-fast, as Wine ends costack's overflow
+/// report).
+fn death_signal(status: &std::process::ExitStatus) -> Option<i32> {
+    #[cfg(unix)]
+    {
+        status.signal()
+    }
+    #[cfg(windows)]
+    {
+        match status.code().map(|c| c as u32) {
+            Some(3 | 0xC000_0409) => Some(libc::SIGABRT),
+            Some(0xC000_0005 | 0xC000_00FD | 0xC000_0602) => Some(libc::SIGSEGV),
+            _ => None,
+        }
+    }
 }
 
 #[inline(never)]
