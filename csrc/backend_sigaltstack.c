@@ -48,6 +48,42 @@ static COSTACK_NOINLINE Boot *get_boot(void)
     return current_boot;
 }
 
+/* Run costack__coroutine_main(co) as the outermost frame of the stack: its
+ * return address is 0, which stack walkers (the unwinder behind backtraces,
+ * Rust's panic backtraces, debuggers) take as the end of the stack.
+ * Otherwise they would walk on through the signal frame below into the
+ * creator's stack as it was during the bootstrap, long since reused, and
+ * crash.  Elsewhere, a plain call (the walk may go astray there). */
+static COSTACK_NORETURN void run_outermost(CostackCoroutine *co)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __asm__ __volatile__("and $-16, %%rsp\n\t"
+                         "xor %%ebp, %%ebp\n\t"
+                         "push $0\n\t"
+                         "jmp *%1"
+                         :
+                         : "D"(co), "r"(&costack__coroutine_main)
+                         : "memory");
+    __builtin_unreachable();
+#elif defined(__aarch64__) && defined(__GNUC__)
+    register CostackCoroutine *x0 __asm__("x0") = co;
+    register void (*x16)(CostackCoroutine *) __asm__("x16") =
+        &costack__coroutine_main;
+    __asm__ __volatile__("mov x9, sp\n\t"
+                         "and x9, x9, #-16\n\t"
+                         "mov sp, x9\n\t"
+                         "mov x29, xzr\n\t"
+                         "mov x30, xzr\n\t"
+                         "br x16"
+                         :
+                         : "r"(x0), "r"(x16)
+                         : "x9", "memory");
+    __builtin_unreachable();
+#else
+    costack__coroutine_main(co);
+#endif
+}
+
 static COSTACK_NOINLINE void bootstrap(void)
 {
     Boot *boot = get_boot();
@@ -57,7 +93,7 @@ static COSTACK_NOINLINE void bootstrap(void)
      * creator's stack and is gone by then: use only co. */
     if (!_setjmp(co->ctx->env))
         _longjmp(boot->creator, 1);
-    costack__coroutine_main(co);
+    run_outermost(co);
 }
 
 static void on_boot_signal(int sig)

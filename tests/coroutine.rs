@@ -464,6 +464,31 @@ fn non_static_value_types_work() {
 }
 
 #[test]
+fn a_backtrace_taken_inside_a_coroutine_ends_at_its_stack() {
+    // Stack walkers (panic backtraces with RUST_BACKTRACE set, debuggers)
+    // must stop at the bottom of the coroutine's stack, not wander off
+    // through whatever the backend left below it (and crash).
+    let mut guard = costack::lock();
+    for _ in 0..3 {
+        let mut co = Coroutine::new(|y: &mut Yielder<(), String>, ()| {
+            let bt = std::backtrace::Backtrace::force_capture().to_string();
+            y.suspend(bt);
+            std::backtrace::Backtrace::force_capture().to_string()
+        });
+        for step in [co.resume(&mut guard, ()), co.resume(&mut guard, ())] {
+            let bt = match step {
+                Step::Yield(s) | Step::Return(s) => s,
+            };
+            assert!(bt.contains("trampoline"), "{bt}");
+            assert!(
+                !bt.contains("test::run_test"),
+                "walked off the coroutine's stack:\n{bt}"
+            );
+        }
+    }
+}
+
+#[test]
 fn backend_name_is_one_of_ours() {
     assert!(["ucontext", "sigaltstack", "fibers", "asm"].contains(&costack::backend_name()));
 }
