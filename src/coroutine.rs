@@ -35,7 +35,7 @@
 //! yielder can be captured), and that coroutine runs under the mutex by
 //! induction. Dropping a suspended coroutine runs it once more (see 5); the
 //! drop takes the mutex for that if the thread does not hold it. Only
-//! `unsafe` code (entering a Rust coroutine through [`sys`](crate::sys), or
+//! `unsafe` code (entering a Rust coroutine through [`sys`], or
 //! calling `costack_global_unlock` on a mutex Rust locked) can break this.
 //! Relied on by: [`GlobalCell`](crate::GlobalCell)'s `Sync`.
 //!
@@ -531,10 +531,10 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     }
 
     /// The underlying C coroutine, for comparing with
-    /// [`sys::costack_self`](crate::sys::costack_self) and the like; null
+    /// [`sys::costack_self`] and the like; null
     /// once the coroutine is finished (the C core has released it).
     ///
-    /// Do not enter, yield or destroy it through [`sys`](crate::sys): a Rust
+    /// Do not enter, yield or destroy it through [`sys`]: a Rust
     /// coroutine is driven only through `resume` and `suspend`.
     ///
     /// ```

@@ -31,7 +31,7 @@
 //!   argument, later ones are what `suspend` returns.
 //! - **One coroutine at a time, process-wide.** The C core has one global
 //!   mutex; a coroutine runs only while its thread holds it. `resume` takes a
-//!   proof of that ([`Proof`]): the [`Guard`] from [`lock`], or inside a
+//!   proof of that ([`Proof`]): the [`Guard`] from [`lock()`], or inside a
 //!   coroutine, its [`Yielder`] (so coroutines nest: a coroutine can create
 //!   and resume others). Locking twice on one thread panics.
 //! - **Shared state without locks.** A [`GlobalCell`] is `Sync` and hands

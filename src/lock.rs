@@ -20,7 +20,7 @@
 //! soundness argument.
 //!
 //! C code that shares data with Rust coroutines takes the same mutex with
-//! `costack_global_lock()` (see [`sys`](crate::sys)).
+//! `costack_global_lock()` (see [`sys`]).
 
 use crate::abort::die;
 use crate::sys;
@@ -68,7 +68,7 @@ pub(crate) mod sealed {
 /// the thread) where it was taken: dropping it inside another coroutine
 /// would unlock the mutex while that coroutine still runs. Safe code cannot
 /// do that (a guard lent to `resume` is borrowed until the coroutine
-/// suspends), but code that runs coroutines through [`sys`](crate::sys)
+/// suspends), but code that runs coroutines through [`sys`]
 /// can; it aborts the process with a message starting `costack:`.
 ///
 /// ```

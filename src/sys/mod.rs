@@ -3,7 +3,7 @@
 //!
 //! Everything here is `unsafe` and unchecked by the type system; the rules
 //! are the header's (copied into each item's documentation). The safe API of
-//! this crate ([`Coroutine`](crate::Coroutine), [`lock`](crate::lock), ...)
+//! this crate ([`Coroutine`](crate::Coroutine), [`lock`](crate::lock()), ...)
 //! is built on these functions and can be mixed with them: a Rust coroutine
 //! can enter a coroutine made here and the other way round, since both are
 //! the same kind of object in the C core.

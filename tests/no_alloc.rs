@@ -1,0 +1,65 @@
+//! A resume + suspend round trip allocates nothing; creating a coroutine
+//! allocates once (its block; the stack comes from the C core's pool).
+//! Alone in its binary: it installs a counting global allocator.
+
+use costack::{Coroutine, Step, Yielder};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocs() -> u64 {
+    ALLOCS.with(Cell::get)
+}
+
+#[test]
+fn resume_and_suspend_do_not_allocate() {
+    let mut guard = costack::lock();
+    let mut co = Coroutine::new(|y: &mut Yielder<u64, u64>, mut x: u64| loop {
+        x = y.suspend(x + 1);
+    });
+    // Warm up: first entry, thread setup in the C core.
+    assert_eq!(co.resume(&mut guard, 0), Step::Yield(1));
+    let before = allocs();
+    for i in 0..10_000u64 {
+        assert_eq!(co.resume(&mut guard, i), Step::Yield(i + 1));
+    }
+    assert_eq!(allocs() - before, 0);
+}
+
+#[test]
+fn creating_a_coroutine_allocates_once() {
+    let mut guard = costack::lock();
+    // Warm the pool so the stack is reused.
+    for _ in 0..2 {
+        let mut co = Coroutine::new(|_: &mut Yielder<(), ()>, ()| ());
+        co.resume(&mut guard, ());
+    }
+    let before = allocs();
+    let mut co = Coroutine::new(|_: &mut Yielder<(), ()>, ()| 1);
+    assert_eq!(co.resume(&mut guard, ()), Step::Return(1));
+    drop(co);
+    assert_eq!(allocs() - before, 1);
+}
