@@ -3,12 +3,15 @@
 # backend, platform_windows.c) and run its C tests under Wine:
 #   - the C suite (tests/c), the same cases as on Unix, built as C99 and
 #     as C++11;
-#   - the Windows-only cases (tests/windows/fibers.c).
-# They link libcostack.a the way a program would.  Installs the cross
-# compiler and Wine with apt when they are missing (CI runs as root).
+#   - the Windows-only cases (tests/windows/fibers.c);
+#   - the Rust crate's tests and doctests, built for x86_64-pc-windows-gnu
+#     (all but tests/ui.rs: trybuild runs cargo, which Wine does not have).
+# The C programs link libcostack.a the way a program would.  Installs the
+# cross compiler and Wine with apt, and the Rust target with rustup, when
+# they are missing (CI runs as root).
 #
 #   scripts/wine-test.sh             build and run everything
-#   scripts/wine-test.sh CASE...     run only these cases of the C suite
+#   scripts/wine-test.sh CASE...     the C suite runs only these cases
 #
 # Environment: MINGW_CC (default x86_64-w64-mingw32-gcc), WINE (default
 # wine64, else wine), WINEPREFIX (default target/wine/prefix), OUT (build
@@ -81,5 +84,33 @@ echo "===== C suite (tests/c) under Wine ====="
 timeout 1200 "$WINE" "$OUT/suite.exe" "$@" || status=1
 echo "===== C suite built as C++ (tests/c) under Wine ====="
 timeout 1200 "$WINE" "$OUT/suite-cxx.exe" "$@" || status=1
+
+# ---- Rust -------------------------------------------------------------------
+target=x86_64-pc-windows-gnu
+echo "===== Rust tests for $target under Wine ====="
+have_target() { [ -d "$(rustc --print sysroot)/lib/rustlib/$target/lib" ]; }
+have_target || rustup target add "$target" || true
+if ! have_target; then
+    echo "SKIP Rust tests under Wine: the standard library for $target is" \
+         "not installed and rustup could not fetch it"
+    status=1
+else
+    # Rust's std imports ProcessPrng from bcryptprimitives.dll, which Wine
+    # has only from 9.0 on.
+    sys32="$WINEPREFIX/drive_c/windows/system32"
+    if [ ! -e "$sys32/bcryptprimitives.dll" ]; then
+        "$CC" -O2 -shared scripts/wine/bcryptprimitives.c -ladvapi32 \
+            -o "$sys32/bcryptprimitives.dll"
+    fi
+    tests=()
+    for f in tests/*.rs; do
+        name=$(basename "$f" .rs)
+        [ "$name" = ui ] || tests+=(--test "$name")
+    done
+    export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER="$CC"
+    export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE"
+    cargo test --target "$target" --lib "${tests[@]}" || status=1
+    cargo test --target "$target" --doc || status=1
+fi
 "${WINE%64}server" -w 2>/dev/null || wineserver -w 2>/dev/null || true
 exit $status
