@@ -133,6 +133,7 @@ void case_enomem_mappings(void);
 void case_stack_high_water(void);
 void case_death_high_water_terminated(void);
 void case_death_overflow_slab(void);
+void case_backtrace_ends(void);
 
 /* Child payloads: run in a child process by `suite --child NAME`.  They
  * return the child's exit status (when they do not die). */

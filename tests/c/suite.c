@@ -74,6 +74,7 @@ static const Case cases[] = {
     {"stack_high_water", case_stack_high_water},
     {"death_high_water_terminated", case_death_high_water_terminated},
     {"death_overflow_slab", case_death_overflow_slab},
+    {"backtrace_ends", case_backtrace_ends},
 };
 
 static const Child children[] = {
