@@ -35,7 +35,7 @@ fn assert_finished_walk(bt: &str, what: &str) {
         "{what}: the walk misses the frame that captured it:\n{bt}"
     );
     assert!(
-        n >= 3 && n < MAX_FRAMES,
+        (3..MAX_FRAMES).contains(&n),
         "{what}: {n} frames, expected a walk that stops:\n{bt}"
     );
 }
