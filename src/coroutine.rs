@@ -66,8 +66,8 @@
 //! and aborts.
 //!
 //! **5. Dropping a suspended coroutine runs its destructors, and it can
-//! never run again.** `drop` sets the link's *unwinding* flag and enters it;
-//! `suspend` sees the flag and starts a panic with a private payload
+//! never run again.** `drop` enters it with an *unwind* request in place of
+//! an input; `suspend` finds it and starts a panic with a private payload
 //! (`resume_unwind`, so no panic hook runs); the trampoline's catch
 //! recognises it and finishes. A coroutine that catches that unwind and
 //! then suspends again, or returns normally, or ends with another panic,
@@ -134,21 +134,33 @@ pub enum Step<Y, R> {
 enum State {
     /// Created, never entered.
     New,
-    /// Entered and not yet suspended or finished.
-    Running,
-    /// Waiting in `suspend`.
-    Suspended,
+    /// Entered, not finished: running, or waiting in `suspend`. Its owner
+    /// only ever sees it suspended (`resume` holds `&mut self` while it
+    /// runs, invariant 6), so the two need no states of their own, and the
+    /// hot path writes no state at all.
+    Started,
     /// The closure returned or panicked; the C coroutine is released.
     Finished,
+}
+
+/// What the caller hands the coroutine with an enter.
+enum Incoming<I> {
+    /// Nothing (taken, or never given).
+    Empty,
+    /// The input of a resume.
+    Value(I),
+    /// Drop's request to unwind.
+    Unwind,
 }
 
 /// The part of the block that a [`Yielder`] sees (it does not know `R`).
 struct Link<I, Y> {
     state: State,
-    /// Set by `Coroutine::drop`: the next return from `suspend` unwinds.
+    /// Set by `Coroutine::drop` for the trampoline: the coroutine is being
+    /// unwound, so the only acceptable end is the `ForcedUnwind` panic.
     unwinding: bool,
     /// Caller to coroutine.
-    input: Option<I>,
+    input: Incoming<I>,
     /// Coroutine to caller, on suspend.
     output: Option<Y>,
 }
@@ -320,7 +332,7 @@ impl Builder {
                 link: Link {
                     state: State::New,
                     unwinding: false,
-                    input: None,
+                    input: Incoming::Empty,
                     output: None,
                 },
                 result: None,
@@ -429,13 +441,12 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // exists, and the coroutine is not running (invariant 6), so nobody
         // else touches it until we enter.
         unsafe {
-            match (*h).link.state {
-                State::New | State::Suspended => {}
-                State::Finished => finished(),
-                State::Running => die("costack: a coroutine was resumed while running"),
+            if (*h).link.state == State::Finished {
+                finished();
             }
-            (*h).link.input = Some(input);
-            (*h).link.state = State::Running;
+            // The coroutine took the previous input (`Empty` now): write
+            // without dropping.
+            ptr::write(ptr::addr_of_mut!((*h).link.input), Incoming::Value(input));
             // SAFETY (enter): `co` is valid while not finished; the thread
             // holds the global mutex (`proof`, invariant 1).
             sys::costack_enter((*h).co);
@@ -631,9 +642,8 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
         unsafe {
             match (*h).link.state {
                 State::New => sys::costack_destroy((*h).co),
-                State::Suspended => force_unwind(h),
+                State::Started => force_unwind(h),
                 State::Finished => {}
-                State::Running => die("costack: a running coroutine was dropped"),
             }
             ((*h).free)(h);
         }
@@ -644,7 +654,7 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
 ///
 /// # Safety
 ///
-/// `h` is a live block in state `Suspended`.
+/// `h` is a live block whose coroutine is suspended.
 unsafe fn force_unwind<I, Y, R>(h: *mut Header<I, Y, R>) {
     let _guard = if crate::lock_held() {
         None
@@ -652,14 +662,17 @@ unsafe fn force_unwind<I, Y, R>(h: *mut Header<I, Y, R>) {
         Some(crate::lock())
     };
     (*h).link.unwinding = true;
-    (*h).link.state = State::Running;
+    ptr::write(ptr::addr_of_mut!((*h).link.input), Incoming::Unwind);
     // SAFETY: the coroutine is suspended, so enterable, and this thread now
     // holds the global mutex (invariant 1).
     sys::costack_enter((*h).co);
-    // The trampoline finished it or aborted; `suspend` never returns while
-    // unwinding. Nothing crossed the link that anybody wants.
+    // The trampoline finished it (or aborted). Anything else means the
+    // coroutine caught the unwind and suspended again.
     if (*h).link.state != State::Finished {
-        die("costack: a dropped coroutine did not finish its forced unwind");
+        die(
+            "costack: a coroutine being dropped caught the unwind that drops it \
+             and suspended again",
+        );
     }
 }
 
@@ -695,9 +708,10 @@ where
     // state leaves New before anything else could look at it.
     let body = ManuallyDrop::take(&mut *ptr::addr_of_mut!((*block).body));
     let link = ptr::addr_of_mut!((*h).link);
-    let input = match (*link).input.take() {
-        Some(input) => input,
-        None => die("costack: a Rust coroutine was entered without input"),
+    (*link).state = State::Started;
+    let input = match ptr::replace(ptr::addr_of_mut!((*link).input), Incoming::Empty) {
+        Incoming::Value(input) => input,
+        _ => die("costack: a Rust coroutine was entered without input"),
     };
     let mut yielder = Yielder {
         // SAFETY: points into the live block.
@@ -759,23 +773,18 @@ impl<I, Y> Yielder<I, Y> {
         // block outlives the coroutine (invariant 3); accesses alternate
         // with the caller's (invariant 2).
         unsafe {
-            if (*link).unwinding {
-                die(
-                    "costack: a coroutine being dropped caught the unwind that drops it \
-                     and suspended again",
-                );
-            }
-            (*link).output = Some(value);
-            (*link).state = State::Suspended;
+            // The caller took the previous output (`None` now): write
+            // without dropping.
+            ptr::write(ptr::addr_of_mut!((*link).output), Some(value));
             // SAFETY (yield): we run inside this coroutine, entered by
-            // `resume` (or `force_unwind`), which waits for us.
+            // `resume` (or `force_unwind`), which waits for us. A coroutine
+            // that caught its forced unwind and suspends again lands in
+            // `force_unwind`, which aborts.
             sys::costack_yield();
-            if (*link).unwinding {
-                panic::resume_unwind(Box::new(ForcedUnwind));
-            }
-            match (*link).input.take() {
-                Some(input) => input,
-                None => die("costack: a Rust coroutine was entered without input"),
+            match ptr::replace(ptr::addr_of_mut!((*link).input), Incoming::Empty) {
+                Incoming::Value(input) => input,
+                Incoming::Unwind => panic::resume_unwind(Box::new(ForcedUnwind)),
+                Incoming::Empty => die("costack: a Rust coroutine was entered without input"),
             }
         }
     }
