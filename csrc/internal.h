@@ -26,8 +26,13 @@
 /* Counters are plain size_t updated with relaxed atomic adds. */
 #if defined(_MSC_VER)
 #include <intrin.h>
+#if defined(_WIN64)
 #define costack__atomic_add(p, v) \
     ((void)_InterlockedExchangeAdd64((volatile __int64 *)(p), (__int64)(v)))
+#else /* 32-bit Windows: size_t is 32 bits */
+#define costack__atomic_add(p, v) \
+    ((void)_InterlockedExchangeAdd((volatile long *)(p), (long)(v)))
+#endif
 #define costack__atomic_load(p) (*(volatile size_t *)(p))
 #define costack__atomic_store(p, v) (*(volatile size_t *)(p) = (v))
 #else

@@ -244,7 +244,7 @@ static void NTAPI on_tls_callback(void *module, DWORD reason, void *reserved)
 }
 
 #if defined(_MSC_VER)
-#pragma section(".CRT$XLB", long, read)
+#pragma section(".CRT$XLB", read)
 __declspec(allocate(".CRT$XLB"))
 const PIMAGE_TLS_CALLBACK costack__tls_callback = on_tls_callback;
 /* Keep the callback and make the linker emit a TLS directory. */
