@@ -107,6 +107,20 @@ static size_t max_map_count(void)
 #endif
 }
 
+/* Whether guard markers really guard: the advice must be accepted and the
+ * kernel must then refuse to read the page (an emulator may accept advice
+ * it ignores: qemu-user does). */
+static int guard_markers_work(char *p, size_t page)
+{
+    int fds[2], ok;
+    if (madvise(p, page, MADV_GUARD_INSTALL) != 0 || pipe(fds) != 0)
+        return 0;
+    ok = write(fds[1], p, 1) < 0 && errno == EFAULT;
+    close(fds[0]);
+    close(fds[1]);
+    return ok;
+}
+
 static void probe_mode(void)
 {
     size_t page = costack__page_size();
@@ -117,7 +131,7 @@ static void probe_mode(void)
     p = (char *)mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_FLAGS, -1, 0);
     if (p != (char *)MAP_FAILED) {
         if (getenv("COSTACK_NO_MADV_GUARD") == NULL &&
-            madvise(p, page, MADV_GUARD_INSTALL) == 0)
+            guard_markers_work(p, page))
             g.mode = MODE_SLABS;
         munmap(p, 2 * page);
     }
