@@ -39,7 +39,8 @@ fi
 [ -n "$WINE" ] || { echo "wine-test: no wine64 or wine found" >&2; exit 1; }
 
 mkdir -p "$OUT"
-export WINEPREFIX=${WINEPREFIX:-$PWD/$OUT/prefix}
+OUT=$(cd "$OUT" && pwd)
+export WINEPREFIX=${WINEPREFIX:-$OUT/prefix}
 # Quiet (Wine's own 32-bit hint too), and no Mono or Gecko installers when
 # the prefix is created.
 export WINEDEBUG=-all
@@ -70,6 +71,8 @@ tflags=(-std=c99 -O2 -g -Wall -Wextra -Werror -D__USE_MINGW_ANSI_STDIO=1
     -o "$OUT/suite-cxx.exe" -L"$OUT" -lcostack -static -lpthread
 "$CC" "${tflags[@]}" tests/windows/fibers.c -o "$OUT/fibers.exe" \
     -L"$OUT" -lcostack -static
+"$CC" "${tflags[@]}" -shared tests/windows/in_dll.c \
+    -o "$OUT/costack_in_dll.dll" -L"$OUT" -lcostack -static
 
 # ---- run --------------------------------------------------------------------
 echo "wine-test: $("$WINE" --version) ($WINE), prefix $WINEPREFIX"

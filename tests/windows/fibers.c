@@ -255,6 +255,24 @@ static void case_thread_exit_hands_over_pool(void)
             costack_enter(co[k]);
 }
 
+/* The same with costack linked into a DLL loaded at run time
+ * (tests/windows/in_dll.c): the DLL's TLS callback runs as the EXE's does. */
+static void case_thread_exit_hook_in_a_dll(void)
+{
+    typedef int NewStacks(void);
+    HMODULE dll = LoadLibraryA("costack_in_dll.dll");
+    NewStacks *new_stacks;
+
+    EXPECT(dll != NULL);
+    if (!dll)
+        return;
+    new_stacks = (NewStacks *)(void (*)(void))GetProcAddress(
+        dll, "costack_in_dll_new_stacks");
+    EXPECT(new_stacks != NULL);
+    if (new_stacks)
+        EXPECT(new_stacks() == 0);
+}
+
 /* ---- stacks ------------------------------------------------------------ */
 
 static size_t used_deepest;
@@ -468,6 +486,7 @@ static const Case cases[] = {
     {"host_fiber_kept", case_host_fiber_kept},
     {"host_switches_fibers", case_host_switches_fibers},
     {"thread_exit_hands_over_pool", case_thread_exit_hands_over_pool},
+    {"thread_exit_hook_in_a_dll", case_thread_exit_hook_in_a_dll},
     {"usable_size", case_usable_size},
     {"exhaustion_is_an_error", case_exhaustion_is_an_error},
     {"overflow_reported", case_overflow_reported},
