@@ -49,8 +49,9 @@ typedef struct CostackCtx CostackCtx;
  * [lo, lo + size); the guard is [guard, guard + guard_size), just below lo.
  * map/map_size describe the address range the stack occupies, guard
  * included: a mapping of its own, or a slot of a larger mapping (a slab)
- * that owner, private to the platform layer, identifies.  map is NULL when
- * the backend owns the stack itself, as Windows fibers do. */
+ * that owner, private to the platform layer, identifies.  A Windows fiber's
+ * stack is the system's: map/map_size are the reservation it lives in,
+ * recorded by backend_fibers.c, and owner is NULL. */
 typedef struct CostackStack {
     void *map;
     size_t map_size;
