@@ -94,9 +94,9 @@ echo "===== Rust tests for $target under Wine ====="
 have_target() { [ -d "$(rustc --print sysroot)/lib/rustlib/$target/lib" ]; }
 have_target || rustup target add "$target" || true
 if ! have_target; then
+    # The C tests above do not depend on it; say loudly what did not run.
     echo "SKIP Rust tests under Wine: the standard library for $target is" \
          "not installed and rustup could not fetch it"
-    status=1
 else
     # Rust's std imports ProcessPrng from bcryptprimitives.dll, which Wine
     # has only from 9.0 on.
