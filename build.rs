@@ -1,7 +1,9 @@
 //! Builds the C core (`csrc/`) into the crate.
 //!
 //! One backend file is compiled beside the generic core, chosen by the
-//! target and, on Unix, by `COSTACK_BACKEND=ucontext|sigaltstack`.
+//! target and, on Unix, by `COSTACK_BACKEND=asm|ucontext|sigaltstack`.
+//! The default is `asm` (our own switch) on x86-64 and aarch64 Linux,
+//! `ucontext` on other Unix targets, `fibers` on Windows.
 
 use std::env;
 
@@ -13,7 +15,14 @@ fn main() {
     bindings::generate();
 
     let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    let backend = env::var("COSTACK_BACKEND").unwrap_or_else(|_| "ucontext".to_string());
+    let target_arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let has_asm = target_arch == "x86_64" || target_arch == "aarch64";
+    let default_backend = if target_os == "linux" && has_asm {
+        "asm"
+    } else {
+        "ucontext"
+    };
+    let backend = env::var("COSTACK_BACKEND").unwrap_or_else(|_| default_backend.to_string());
 
     let mut build = cc::Build::new();
     build
@@ -49,14 +58,15 @@ fn main() {
         "asm" => {
             // Our own switch: x86-64 System V and aarch64 only.  The define
             // reaches every file, so the core inlines the switch (backend.h).
-            let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
-            if arch != "x86_64" && arch != "aarch64" {
-                panic!("costack: COSTACK_BACKEND=asm supports x86_64 and aarch64, not {arch:?}");
+            if !has_asm {
+                panic!(
+                    "costack: COSTACK_BACKEND=asm supports x86_64 and aarch64, not {target_arch:?}"
+                );
             }
             build
                 .define("COSTACK_BACKEND_ASM", None)
                 .file("csrc/backend_asm.c")
-                .file(format!("csrc/switch_asm_{arch}.S"));
+                .file(format!("csrc/switch_asm_{target_arch}.S"));
         }
         other => panic!(
             "costack: unknown COSTACK_BACKEND={other:?} (expected \"asm\", \"ucontext\" or \"sigaltstack\")"

@@ -58,8 +58,10 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The backend this build of the crate has (`COSTACK_BACKEND`, or the
+/// target's default: see build.rs).
 fn backend() -> String {
-    env::var("COSTACK_BACKEND").unwrap_or_else(|_| "ucontext".to_string())
+    costack::backend_name().to_string()
 }
 
 /// A scratch directory for this backend's binaries.
