@@ -28,6 +28,12 @@
 #include "platform.h"
 #include "switch_setjmp.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#endif
+#endif
+
 #define BOOT_SIGNAL SIGUSR2
 
 const char costack__backend_name[] = "sigaltstack";
@@ -165,7 +171,13 @@ static int start_stack(CostackCoroutine *co)
         sigaltstack(&old_ss, NULL);
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 
-    /* Into the handler's frame, now an ordinary frame on the new stack. */
+    /* Into the handler's frame, now an ordinary frame on the new stack.
+     * Valgrind saw the handler return and marked its frame dead; nothing
+     * tells it we go back there (a switch to a registered stack is not
+     * tracked), so say that the stack is addressable again. */
+#if defined(VALGRIND_MAKE_MEM_UNDEFINED)
+    VALGRIND_MAKE_MEM_UNDEFINED(co->stack.lo, co->stack.size);
+#endif
     if (!_setjmp(boot.creator))
         _longjmp(boot.handler, 1);
     current_boot = NULL;
