@@ -52,7 +52,7 @@ fn round_trip(c: &mut Criterion) {
     });
     // SAFETY: suspended, never entered again.
     unsafe { sys::costack_destroy(raw) };
-    assert!(n > 0);
+    black_box(n); // (zero when a filter skipped that benchmark)
 
     let mut coro =
         corosensei::Coroutine::new(|y: &corosensei::Yielder<u64, u64>, mut x: u64| loop {
@@ -97,7 +97,7 @@ fn lifecycle(c: &mut Criterion) {
             }
         })
     });
-    assert!(n > 0);
+    black_box(n); // (zero when a filter skipped that benchmark)
 
     let mut stack = Some(corosensei::stack::DefaultStack::new(STACK).unwrap());
     group.bench_function("corosensei_reused_stack", |b| {
