@@ -7,19 +7,20 @@
 	.text
 
 /*
- * void costack__asm_switch(void **save, void *load)
+ * void costack__asm_enter(CostackCtx **slot)
+ * void costack__asm_yield(CostackCtx **slot)
  *
- * Store what AAPCS64 says a call preserves (x19-x29, the return address in
- * x30, d8-d15) on the running stack, store the stack pointer in *save, move
- * to load (a stack pointer an earlier switch stored, or a new stack's first
- * frame) and load the same things in the same layout.  The return is a
- * `br`, not a `ret`: see switch_asm.h.
+ * The switch.  Store what AAPCS64 says a call preserves (x19-x29, the
+ * return address in x30, d8-d15) on the running stack, swap the stack
+ * pointer with *slot (a stack pointer an earlier switch stored, or a new
+ * stack's first frame) and load the same things in the same layout.  The
+ * return is a `br`, not a `ret`: see switch_asm.h.
  *
  * Frame at a saved stack pointer S (160 bytes): x19-x28 at S+0..S+72,
  * x29 at S+80, x30 at S+88, d8-d15 at S+96..S+152.
  *
  * Both sides' frames have the same layout, so the CFI below stays true
- * across the stack swap.  Scratch register: x2 (x3 is left to
+ * across the stack swap.  Scratch registers: x2, x3 (x4 is left to
  * costack__asm_exit).
  */
 .macro SWITCH_STACKS
@@ -56,8 +57,9 @@
 	.cfi_offset d14, -16
 	.cfi_offset d15, -8
 	mov x2, sp
+	ldr x3, [x0]
 	str x2, [x0]
-	mov sp, x1
+	mov sp, x3
 	/* Now on the other side's stack. */
 	ldp x19, x20, [sp, #0]
 	ldp x21, x22, [sp, #16]
@@ -92,21 +94,31 @@
 	.cfi_restore d15
 .endm
 
+/*
+ * The switch, twice: costack__asm_enter for entering a coroutine,
+ * costack__asm_yield for going back to its resumer, so that each copy's
+ * closing branch has one usual target (see switch_asm_x86_64.S).
+ */
+.macro SWITCH_FUNCTION name
 	.p2align 4
-	.globl costack__asm_switch
-	.hidden costack__asm_switch
-	.type costack__asm_switch, %function
-costack__asm_switch:
+	.globl \name
+	.hidden \name
+	.type \name, %function
+\name:
 	.cfi_startproc
 	SWITCH_STACKS
 	br x30
 	.cfi_endproc
-	.size costack__asm_switch, .-costack__asm_switch
+	.size \name, .-\name
+.endm
+
+	SWITCH_FUNCTION costack__asm_enter
+	SWITCH_FUNCTION costack__asm_yield
 
 /*
- * void costack__asm_exit(void **save, void *load, CostackCoroutine *co)
+ * void costack__asm_exit(CostackCtx **slot, CostackCoroutine *co)
  *
- * costack__asm_switch for a coroutine that terminated: once on the other
+ * The switch, for a coroutine that terminated: once on the other
  * side's stack, with its registers back, call costack__coroutine_exited(co)
  * (which may free the stack we just left), then continue that side.
  */
@@ -116,13 +128,13 @@ costack__asm_switch:
 	.type costack__asm_exit, %function
 costack__asm_exit:
 	.cfi_startproc
-	mov x3, x2
+	mov x4, x1
 	SWITCH_STACKS
 	stp x29, x30, [sp, #-16]!
 	.cfi_def_cfa_offset 16
 	.cfi_offset x29, -16
 	.cfi_offset x30, -8
-	mov x0, x3
+	mov x0, x4
 	bl costack__coroutine_exited
 	ldp x29, x30, [sp], #16
 	.cfi_def_cfa_offset 0
@@ -134,10 +146,10 @@ costack__asm_exit:
 
 /*
  * The first continuation of every coroutine stack.  A new stack's first
- * frame (backend_asm.c) makes costack__asm_switch branch here with sp at
- * the stack's CostackCtx (sp at 0, link at 8, co at 16).  It calls
+ * frame (backend_asm.c) makes costack__asm_enter branch here with sp at
+ * the top of the stack and the coroutine in x19.  It calls
  * costack__coroutine_main(co), which never returns: it yields and is
- * entered again through costack__asm_switch.
+ * entered again through costack__asm_enter.
  *
  * Unwinding: the return address (x30) is marked undefined for the whole
  * function, so DWARF unwinders stop here, and x29/x30 are zero, so
@@ -151,7 +163,7 @@ costack__asm_trampoline:
 	.cfi_startproc
 	.cfi_undefined x30
 	hint #36		/* bti j: reached by br */
-	ldr x0, [sp, #16]
+	mov x0, x19
 	mov x29, #0
 	mov x30, #0
 	bl costack__coroutine_main

@@ -75,6 +75,8 @@ static const Case cases[] = {
     {"death_high_water_terminated", case_death_high_water_terminated},
     {"death_overflow_slab", case_death_overflow_slab},
     {"backtrace_ends", case_backtrace_ends},
+    {"registers_survive_switches", case_registers_survive_switches},
+    {"fp_control_per_side", case_fp_control_per_side},
 };
 
 static const Child children[] = {

@@ -1,0 +1,178 @@
+/*
+ * cases_switch.c - what a switch must keep for each side: the callee-saved
+ * registers (values live across costack_enter and costack_yield, in both
+ * the coroutine and its resumer), and, on x86-64, the floating-point control
+ * state the System V ABI makes callee-saved (MXCSR control bits, x87
+ * control word).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include <fenv.h>
+#include <string.h>
+
+#include "costack.h"
+#include "harness.h"
+
+/* ---- registers ------------------------------------------------------------ */
+
+#define REG_ROUNDS 50
+
+typedef struct RegResult {
+    long long ints[8];
+    double reals[8];
+} RegResult;
+
+/* One step of the computation both sides run; not inlined, so that the
+ * values live across it stay in callee-saved registers (or the stack). */
+static TEST_NOINLINE long long step_int(long long v, long long k)
+{
+    return v * 6364136223846793005LL + k * 1442695040888963407LL + 1;
+}
+
+static TEST_NOINLINE double step_real(double v, long long k)
+{
+    return v * 0.5 + (double)(k % 7) * 0.25 + 1.0;
+}
+
+/* Eight integers and eight doubles live across every call of between();
+ * seed tells the two sides apart. */
+static void compute(long long seed, void (*between)(void), RegResult *out)
+{
+    long long i0 = seed, i1 = seed + 1, i2 = seed + 2, i3 = seed + 3;
+    long long i4 = seed + 4, i5 = seed + 5, i6 = seed + 6, i7 = seed + 7;
+    double r0 = (double)seed, r1 = r0 + 1, r2 = r0 + 2, r3 = r0 + 3;
+    double r4 = r0 + 4, r5 = r0 + 5, r6 = r0 + 6, r7 = r0 + 7;
+    long long k;
+    for (k = 0; k < REG_ROUNDS; k++) {
+        i0 = step_int(i0, k);
+        r0 = step_real(r0, k);
+        between();
+        i1 = step_int(i1, k) ^ i0;
+        r1 = step_real(r1, k) + r0;
+        i2 = step_int(i2, k) ^ i1;
+        r2 = step_real(r2, k) + r1;
+        i3 = step_int(i3, k) ^ i2;
+        r3 = step_real(r3, k) + r2;
+        i4 = step_int(i4, k) ^ i3;
+        r4 = step_real(r4, k) + r3;
+        i5 = step_int(i5, k) ^ i4;
+        r5 = step_real(r5, k) + r4;
+        i6 = step_int(i6, k) ^ i5;
+        r6 = step_real(r6, k) + r5;
+        i7 = step_int(i7, k) ^ i6;
+        r7 = step_real(r7, k) + r6;
+    }
+    out->ints[0] = i0, out->ints[1] = i1, out->ints[2] = i2;
+    out->ints[3] = i3, out->ints[4] = i4, out->ints[5] = i5;
+    out->ints[6] = i6, out->ints[7] = i7;
+    out->reals[0] = r0, out->reals[1] = r1, out->reals[2] = r2;
+    out->reals[3] = r3, out->reals[4] = r4, out->reals[5] = r5;
+    out->reals[6] = r6, out->reals[7] = r7;
+}
+
+static void nothing(void)
+{
+}
+
+static CostackCoroutine *reg_co;
+static RegResult reg_inside;
+
+static void yield_once(void)
+{
+    costack_yield();
+}
+
+static void enter_once(void)
+{
+    costack_enter(reg_co);
+}
+
+static void reg_entry(void *opaque)
+{
+    (void)opaque;
+    compute(1000, yield_once, &reg_inside);
+    for (;;) /* the resumer may enter more often than we yield */
+        costack_yield();
+}
+
+void case_registers_survive_switches(void)
+{
+    RegResult expect_inside, expect_outside, outside;
+
+    compute(1000, nothing, &expect_inside);
+    compute(-77, nothing, &expect_outside);
+    memset(&reg_inside, 0, sizeof(reg_inside));
+    reg_co = costack_create(reg_entry, NULL);
+    REQUIRE(reg_co != NULL);
+    compute(-77, enter_once, &outside); /* enters REG_ROUNDS times */
+    costack_enter(reg_co);              /* the last step of the inside */
+    EXPECT(memcmp(&outside, &expect_outside, sizeof(outside)) == 0);
+    EXPECT(memcmp(&reg_inside, &expect_inside, sizeof(reg_inside)) == 0);
+    costack_destroy(reg_co);
+}
+
+/* ---- floating-point control state (x86-64, asm backend) ------------------ */
+
+#if defined(__x86_64__) && defined(FE_UPWARD) && defined(FE_DOWNWARD)
+
+static int fp_seen[4];
+
+/* The rounding mode, if the x87 control word (what fegetround reads) and
+ * MXCSR agree on it; -1 if they do not. */
+static int rounding(void)
+{
+    unsigned int csr;
+    int x87 = fegetround();
+    __asm__ __volatile__("stmxcsr %0" : "=m"(csr));
+    return (int)((csr >> 3) & 0xc00) == x87 ? x87 : -1;
+}
+
+static void fp_entry(void *opaque)
+{
+    (void)opaque;
+    fp_seen[0] = rounding();      /* the creator's */
+    fesetround(FE_UPWARD);
+    costack_yield();
+    fp_seen[1] = rounding();      /* ours again, whatever the resumer set */
+    fesetround(FE_TOWARDZERO);
+    costack_yield();
+    fp_seen[2] = rounding();
+}
+
+void case_fp_control_per_side(void)
+{
+    CostackCoroutine *co;
+
+    if (strcmp(costack_backend_name(), "asm") != 0) {
+        harness_skip("only the asm backend keeps each side's floating-point "
+                     "control state (setjmp/longjmp leave it to the thread)");
+        return;
+    }
+    REQUIRE(rounding() == FE_TONEAREST);
+    memset(fp_seen, 0, sizeof(fp_seen));
+    co = costack_create(fp_entry, NULL);
+    REQUIRE(co != NULL);
+    costack_enter(co);
+    EXPECT_EQ(fp_seen[0], FE_TONEAREST);
+    EXPECT_EQ(rounding(), FE_TONEAREST); /* not the coroutine's UPWARD */
+    fesetround(FE_DOWNWARD);
+    costack_enter(co);
+    EXPECT_EQ(fp_seen[1], FE_UPWARD);
+    EXPECT_EQ(rounding(), FE_DOWNWARD);
+    fesetround(FE_TONEAREST);
+    costack_enter(co); /* ends */
+    EXPECT_EQ(fp_seen[2], FE_TOWARDZERO);
+    EXPECT_EQ(rounding(), FE_TONEAREST);
+}
+
+#else
+
+void case_fp_control_per_side(void)
+{
+    harness_skip("the floating-point control state is callee-saved only in "
+                 "the x86-64 System V ABI (AAPCS64 makes the FPCR global "
+                 "state, and the switch leaves it alone)");
+}
+
+#endif
