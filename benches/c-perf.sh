@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-backend=${COSTACK_BACKEND:-ucontext}
+backend=${COSTACK_BACKEND:-default}
 target=${CARGO_TARGET_DIR:-target}
 cargo build --release --lib >&2
 out="$target/c-perf"
