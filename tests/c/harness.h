@@ -135,7 +135,7 @@ void case_death_high_water_terminated(void);
 void case_death_overflow_slab(void);
 void case_backtrace_ends(void);
 void case_registers_survive_switches(void);
-void case_fp_control_per_side(void);
+void case_fp_control_state(void);
 
 /* Child payloads: run in a child process by `suite --child NAME`.  They
  * return the child's exit status (when they do not die). */

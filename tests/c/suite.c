@@ -76,7 +76,7 @@ static const Case cases[] = {
     {"death_overflow_slab", case_death_overflow_slab},
     {"backtrace_ends", case_backtrace_ends},
     {"registers_survive_switches", case_registers_survive_switches},
-    {"fp_control_per_side", case_fp_control_per_side},
+    {"fp_control_state", case_fp_control_state},
 };
 
 static const Child children[] = {
