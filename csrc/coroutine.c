@@ -17,6 +17,10 @@
 /* How many terminated coroutines a thread keeps for itself before it hands
  * them to the shared pool. */
 #define THREAD_POOL_BATCH 64
+/* A thread reserves pool slots for its batch this many at a time, and gives
+ * back unused ones when more than QUOTA_SLACK lie idle. */
+#define QUOTA_STEP 8
+#define QUOTA_SLACK 16
 /* The default limit of pooled coroutines over all threads. */
 #define DEFAULT_POOL_MAX 1024
 
@@ -27,7 +31,7 @@
  * (the machine of ../shared/notes/baseline.md's kind).  In an executable
  * the linker makes any model a constant offset anyway.  The price: a
  * library dlopen()ed after start-up takes these bytes (sizeof(CostackThread),
- * 160 on x86-64) from the static TLS space glibc reserves for that. */
+ * 192 on x86-64) from the static TLS space glibc reserves for that. */
 #if defined(__ELF__) && (defined(__GNUC__) || defined(__clang__))
 static COSTACK_THREAD_LOCAL CostackThread costack__tls
     __attribute__((tls_model("initial-exec")));
@@ -35,17 +39,29 @@ static COSTACK_THREAD_LOCAL CostackThread costack__tls
 static COSTACK_THREAD_LOCAL CostackThread costack__tls;
 #endif
 
-/* Process-wide state.  The shared pool list is guarded by the pool mutex;
- * the counters are atomics. */
+/*
+ * Process-wide state, guarded by the pool mutex; fields that are also read
+ * without it are written with atomic stores (or adds).
+ *
+ * The pool limit is kept with reservations, so that a thread's own batch
+ * costs no locked instruction in the steady state: each thread reserves
+ * slots (pool_quota) and pools up to that many coroutines by itself.
+ * reserved = the shared pool's count + every registered thread's quota,
+ * and never grows past the limit; the number pooled is at most reserved.
+ * A thread grows its quota (under the mutex) when its batch is full, gives
+ * back idle slots when many lie unused, and gives back all of it when it
+ * exits.  When the limit is lowered, threads shed on their next finish.
+ */
 static struct {
-    CostackCoroutine *pool;
+    CostackCoroutine *pool; /* the shared pool */
     size_t pool_count;
+    size_t reserved;
     size_t pool_max;
-    size_t pool_cap; /* platform cap, 0 until computed */
-    size_t pooled;
+    size_t pool_cap;         /* platform cap, 0 until computed */
+    CostackThread *threads;  /* registered threads (those that can pool) */
     size_t stacks; /* live + pooled: costack_stats derives live from them */
     size_t stack_bytes;
-} g = {NULL, 0, DEFAULT_POOL_MAX, 0, 0, 0, 0};
+} g = {NULL, 0, 0, DEFAULT_POOL_MAX, 0, NULL, 0, 0};
 
 void costack__die(const char *msg)
 {
@@ -80,6 +96,14 @@ static int thread_ready(CostackThread *t)
         errno = e;
         return -1;
     }
+    costack__mutex_lock_pool();
+    t->prev_thread = NULL;
+    t->next_thread = g.threads;
+    if (g.threads)
+        g.threads->prev_thread = t;
+    g.threads = t;
+    t->registered = 1;
+    costack__mutex_unlock_pool();
     return 0;
 }
 
@@ -113,22 +137,29 @@ void costack_pool_set_max(size_t max)
     CostackCoroutine *surplus = NULL;
     costack__atomic_store(&g.pool_max, max);
     max = costack_pool_max();
-    /* The calling thread's batch first (other threads keep theirs until
-     * they exit), then the shared pool. */
-    while (t->pool && costack__atomic_load(&g.pooled) > max) {
-        CostackCoroutine *co = t->pool;
-        t->pool = co->pool_next;
-        t->pool_count--;
-        costack__atomic_add(&g.pooled, (size_t)-1);
-        co->pool_next = surplus;
-        surplus = co;
-    }
     costack__mutex_lock_pool();
-    while (g.pool && costack__atomic_load(&g.pooled) > max) {
+    /* The calling thread gives back its idle slots, then its batch and
+     * the shared pool shrink to the limit.  Other threads shed on their
+     * next finish (pool_put). */
+    if (t->registered) {
+        costack__atomic_store(&g.reserved,
+                              g.reserved - (t->pool_quota - t->pool_count));
+        t->pool_quota = t->pool_count;
+        while (t->pool && g.reserved > max) {
+            CostackCoroutine *co = t->pool;
+            t->pool = co->pool_next;
+            costack__atomic_store(&t->pool_count, t->pool_count - 1);
+            t->pool_quota--;
+            costack__atomic_store(&g.reserved, g.reserved - 1);
+            co->pool_next = surplus;
+            surplus = co;
+        }
+    }
+    while (g.pool && g.reserved > max) {
         CostackCoroutine *co = g.pool;
         g.pool = co->pool_next;
-        g.pool_count--;
-        costack__atomic_add(&g.pooled, (size_t)-1);
+        costack__atomic_store(&g.pool_count, g.pool_count - 1);
+        costack__atomic_store(&g.reserved, g.reserved - 1);
         co->pool_next = surplus;
         surplus = co;
     }
@@ -141,29 +172,53 @@ void costack_pool_set_max(size_t max)
 }
 
 /* Keep a coroutine whose stack waits at the top of costack__coroutine_main
- * for reuse, or free it when the pool is full. */
+ * for reuse, or free it when the pool is full.  t is the calling thread's
+ * state, or NULL when it is exiting. */
 static void pool_put(CostackThread *t, CostackCoroutine *co)
 {
     size_t max = costack_pool_max();
-    size_t batch = max < THREAD_POOL_BATCH ? max : THREAD_POOL_BATCH;
 
     co->state = COSTACK_POOLED;
     co->entry = NULL;
     co->opaque = NULL;
-    if (t && t->leader.ctx && t->pool_count < batch &&
-        costack__atomic_load(&g.pooled) < max) {
+    /* The steady state: a slot this thread reserved earlier. */
+    if (t && t->registered && t->pool_count < t->pool_quota &&
+        costack__atomic_load(&g.reserved) <= max) {
         co->pool_next = t->pool;
         t->pool = co;
-        t->pool_count++;
-        costack__atomic_add(&g.pooled, 1);
+        costack__atomic_store(&t->pool_count, t->pool_count + 1);
         return;
     }
     costack__mutex_lock_pool();
-    if (costack__atomic_load(&g.pooled) < max) {
+    if (t && t->registered) {
+        size_t batch = max < THREAD_POOL_BATCH ? max : THREAD_POOL_BATCH;
+        if (g.reserved > max) {
+            /* The limit was lowered: give back this thread's idle slots. */
+            costack__atomic_store(&g.reserved,
+                                  g.reserved - (t->pool_quota - t->pool_count));
+            t->pool_quota = t->pool_count;
+        } else if (t->pool_quota < batch) {
+            /* Reserve a few more slots for the batch. */
+            size_t more = batch - t->pool_quota;
+            if (more > QUOTA_STEP)
+                more = QUOTA_STEP;
+            if (more > max - g.reserved)
+                more = max - g.reserved;
+            t->pool_quota += more;
+            costack__atomic_store(&g.reserved, g.reserved + more);
+        }
+        if (t->pool_count < t->pool_quota) {
+            co->pool_next = t->pool;
+            t->pool = co;
+            costack__atomic_store(&t->pool_count, t->pool_count + 1);
+            co = NULL;
+        }
+    }
+    if (co && g.reserved < max) {
         co->pool_next = g.pool;
         g.pool = co;
-        g.pool_count++;
-        costack__atomic_add(&g.pooled, 1);
+        costack__atomic_store(&g.pool_count, g.pool_count + 1);
+        costack__atomic_store(&g.reserved, g.reserved + 1);
         co = NULL;
     }
     costack__mutex_unlock_pool();
@@ -189,29 +244,53 @@ static CostackCoroutine *pool_take(CostackThread *t, size_t size)
 {
     CostackCoroutine *co = take_matching(&t->pool, size);
     if (co) {
-        t->pool_count--;
-    } else {
-        if (costack__atomic_load(&g.pooled) == t->pool_count)
-            return NULL; /* nothing shared: skip the lock */
-        costack__mutex_lock_pool();
-        co = take_matching(&g.pool, size);
-        if (co)
-            g.pool_count--;
-        costack__mutex_unlock_pool();
-        if (!co)
-            return NULL;
+        costack__atomic_store(&t->pool_count, t->pool_count - 1);
+        if (t->pool_quota - t->pool_count > QUOTA_SLACK) {
+            /* Many slots idle: let other threads have some. */
+            costack__mutex_lock_pool();
+            t->pool_quota -= QUOTA_STEP;
+            costack__atomic_store(&g.reserved, g.reserved - QUOTA_STEP);
+            costack__mutex_unlock_pool();
+        }
+        return co;
     }
-    costack__atomic_add(&g.pooled, (size_t)-1);
+    if (costack__atomic_load(&g.pool_count) == 0)
+        return NULL; /* nothing shared: skip the lock */
+    costack__mutex_lock_pool();
+    co = take_matching(&g.pool, size);
+    if (co) {
+        costack__atomic_store(&g.pool_count, g.pool_count - 1);
+        costack__atomic_store(&g.reserved, g.reserved - 1);
+    }
+    costack__mutex_unlock_pool();
     return co;
 }
 
 void costack__thread_exit(CostackThread *t)
 {
-    while (t->pool) {
-        CostackCoroutine *co = t->pool;
-        t->pool = co->pool_next;
-        t->pool_count--;
-        costack__atomic_add(&g.pooled, (size_t)-1);
+    CostackCoroutine *batch = t->pool;
+
+    /* Out of the registry, with the batch and the quota. */
+    if (t->registered) {
+        costack__mutex_lock_pool();
+        if (t->prev_thread)
+            t->prev_thread->next_thread = t->next_thread;
+        else
+            g.threads = t->next_thread;
+        if (t->next_thread)
+            t->next_thread->prev_thread = t->prev_thread;
+        t->next_thread = t->prev_thread = NULL;
+        t->registered = 0;
+        costack__atomic_store(&g.reserved, g.reserved - t->pool_quota);
+        t->pool_quota = 0;
+        t->pool = NULL;
+        costack__atomic_store(&t->pool_count, 0);
+        costack__mutex_unlock_pool();
+    }
+    /* Its coroutines go to the shared pool while there is room. */
+    while (batch) {
+        CostackCoroutine *co = batch;
+        batch = co->pool_next;
         pool_put(NULL, co);
     }
     if (t->leader.ctx)
@@ -457,12 +536,22 @@ void costack_stats(CostackStats *stats)
 {
     /* Every stack belongs to a live coroutine or a pooled one, so live is
      * not counted by itself: a counter fewer to update, with a locked
-     * instruction, on each create and each end (a pooled lifecycle cost
-     * 46 ns with it, 32 without, on the machine of
-     * ../shared/notes/baseline.md's kind).  Read apart, the two may be a
-     * moment out of step: never report less than none. */
-    size_t pooled = costack__atomic_load(&g.pooled);
-    size_t stacks = costack__atomic_load(&g.stacks);
+     * instruction, on each create and each end.  Pooled is the shared
+     * pool plus each thread's batch, counted here rather than kept in one
+     * shared counter for the same reason (a pooled lifecycle took 46 ns
+     * with both counters, 32 with one, 22.5 with none, on the machine of
+     * ../shared/notes/baseline.md's kind).  stacks is read apart from the
+     * rest, so the two may be a moment out of step: never report less
+     * than none. */
+    size_t pooled, stacks;
+    CostackThread *t;
+
+    costack__mutex_lock_pool();
+    pooled = g.pool_count;
+    for (t = g.threads; t; t = t->next_thread)
+        pooled += costack__atomic_load(&t->pool_count);
+    costack__mutex_unlock_pool();
+    stacks = costack__atomic_load(&g.stacks);
     stats->live = stacks > pooled ? stacks - pooled : 0;
     stats->pooled = pooled;
     stats->stacks_mapped = stacks;

@@ -88,7 +88,10 @@ typedef struct CostackThread {
     CostackCoroutine *current; /* the running coroutine, or &leader */
     CostackCoroutine leader;
     CostackCoroutine *pool;    /* this thread's batch of pooled coroutines */
-    size_t pool_count;
+    size_t pool_count;         /* written by this thread, read by stats */
+    size_t pool_quota;         /* pool slots reserved for the batch */
+    struct CostackThread *next_thread, *prev_thread; /* registry */
+    int registered;            /* in the registry (coroutine.c) */
     int initialised;
     int holds_global_lock;
     void *altstack; /* signal stack the platform layer installed, if any */

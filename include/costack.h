@@ -199,8 +199,8 @@ int costack_global_lock_held(void);
  * capped by the kernel's mapping limit (vm.max_map_count), as QEMU does;
  * stacks carved from slabs need none.  0 disables pooling.  Surplus
  * coroutines of the shared pool and of the calling thread's batch are freed
- * at once; other threads' batches go to their next creates, or are freed
- * when those threads exit.  Any thread.
+ * at once; other threads' batches shrink when those threads next finish a
+ * coroutine, or go to the shared pool when they exit.  Any thread.
  */
 void costack_pool_set_max(size_t max);
 /** The effective pool limit (after the mapping-limit cap). */

@@ -65,7 +65,7 @@ extern "C" {
     pub fn costack_global_unlock();
     #[doc = " Non-zero if the calling thread holds the global mutex."]
     pub fn costack_global_lock_held() -> libc::c_int;
-    #[doc = " Set the most terminated coroutines kept for reuse, over all threads (each\n thread keeps a small batch of its own, the rest is shared).  Where every\n stack needs kernel mappings of its own (Linux before 6.13, or\n COSTACK_NO_MADV_GUARD=1 in the environment), the effective limit is also\n capped by the kernel's mapping limit (vm.max_map_count), as QEMU does;\n stacks carved from slabs need none.  0 disables pooling.  Surplus\n coroutines of the shared pool and of the calling thread's batch are freed\n at once; other threads' batches go to their next creates, or are freed\n when those threads exit.  Any thread."]
+    #[doc = " Set the most terminated coroutines kept for reuse, over all threads (each\n thread keeps a small batch of its own, the rest is shared).  Where every\n stack needs kernel mappings of its own (Linux before 6.13, or\n COSTACK_NO_MADV_GUARD=1 in the environment), the effective limit is also\n capped by the kernel's mapping limit (vm.max_map_count), as QEMU does;\n stacks carved from slabs need none.  0 disables pooling.  Surplus\n coroutines of the shared pool and of the calling thread's batch are freed\n at once; other threads' batches shrink when those threads next finish a\n coroutine, or go to the shared pool when they exit.  Any thread."]
     pub fn costack_pool_set_max(max: usize);
     #[doc = " The effective pool limit (after the mapping-limit cap)."]
     pub fn costack_pool_max() -> usize;

@@ -8,6 +8,7 @@
 #endif
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -213,6 +214,111 @@ void case_two_threads_at_once(void)
     EXPECT(t[0].co != t[1].co);
     costack_stats(&after);
     EXPECT_EQ(after.live, before.live);
+}
+
+/* ---- the pool limit over several threads --------------------------------- */
+
+#define PT_THREADS 4
+#define PT_EACH 40
+#define PT_MAX 24
+
+static pthread_barrier_t pt_barrier;
+
+typedef struct PoolThread {
+    int create_failed;
+    int finished;
+} PoolThread;
+
+static void pt_entry(void *opaque)
+{
+    (void)opaque;
+    costack_yield();
+}
+
+static void *pt_thread(void *arg)
+{
+    PoolThread *p = (PoolThread *)arg;
+    CostackCoroutine *cos[PT_EACH];
+    int i, n = 0;
+
+    for (i = 0; i < PT_EACH; i++) {
+        cos[n] = costack_create(pt_entry, NULL);
+        if (!cos[n]) {
+            p->create_failed = 1;
+            break;
+        }
+        costack_enter(cos[n++]);
+    }
+    pthread_barrier_wait(&pt_barrier); /* all created */
+    for (i = 0; i < n; i++) {
+        costack_enter(cos[i]); /* terminates: into this thread's batch */
+        p->finished++;
+    }
+    pthread_barrier_wait(&pt_barrier); /* the main thread counts now */
+    pthread_barrier_wait(&pt_barrier); /* ... and is done */
+    return NULL;
+}
+
+/* Several threads fill their batches at once: the pool holds no more than
+ * its limit over all of them (and fills up to it), and what a thread kept
+ * goes to the shared pool when it exits, for another thread's creates. */
+void case_pool_limit_threads(void)
+{
+    size_t saved = costack_pool_max();
+    PoolThread p[PT_THREADS];
+    pthread_t th[PT_THREADS];
+    CostackStats before, during, after, reused;
+    CostackCoroutine *cos[PT_MAX];
+    int i, n = 0, started = 0;
+
+    memset(p, 0, sizeof(p));
+    costack_pool_set_max(0); /* empty this thread's batch and the shared pool */
+    costack_stats(&before);
+    EXPECT_EQ(before.pooled, 0);
+    costack_pool_set_max(PT_MAX);
+    REQUIRE(pthread_barrier_init(&pt_barrier, NULL, PT_THREADS + 1) == 0);
+    for (i = 0; i < PT_THREADS; i++) {
+        if (pthread_create(&th[i], NULL, pt_thread, &p[i]) != 0)
+            break;
+        started++;
+    }
+    if (started < PT_THREADS) {
+        /* The barrier counts on every thread: cannot go on. */
+        harness_fail(__FILE__, __LINE__, "pthread_create failed");
+        abort();
+    }
+    pthread_barrier_wait(&pt_barrier);
+    pthread_barrier_wait(&pt_barrier);
+    costack_stats(&during);
+    pthread_barrier_wait(&pt_barrier);
+    for (i = 0; i < PT_THREADS; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&pt_barrier);
+    costack_stats(&after);
+
+    for (i = 0; i < PT_THREADS; i++) {
+        EXPECT_EQ(p[i].create_failed, 0);
+        EXPECT_EQ(p[i].finished, PT_EACH);
+    }
+    EXPECT_EQ(during.live, before.live);
+    EXPECT_EQ(during.pooled, PT_MAX); /* full, and no more */
+    EXPECT_EQ(after.pooled, PT_MAX);  /* handed on at thread exit */
+    EXPECT_EQ(after.stacks_mapped, before.stacks_mapped + PT_MAX);
+
+    /* This thread's creates take them: no new stack. */
+    for (i = 0; i < PT_MAX; i++) {
+        cos[n] = costack_create(pt_entry, NULL);
+        if (!cos[n])
+            break;
+        costack_enter(cos[n++]);
+    }
+    EXPECT_EQ(n, PT_MAX);
+    costack_stats(&reused);
+    EXPECT_EQ(reused.pooled, 0);
+    EXPECT_EQ(reused.stacks_mapped, after.stacks_mapped);
+    while (n > 0)
+        costack_enter(cos[--n]);
+    costack_pool_set_max(saved);
 }
 
 /* ---- the global lock ------------------------------------------------------ */

@@ -118,6 +118,7 @@ void case_finish_on_other_thread(void);
 void case_two_threads_at_once(void);
 void case_pool_reuse_no_growth(void);
 void case_pool_max(void);
+void case_pool_limit_threads(void);
 void case_global_lock(void);
 void case_global_lock_exclusion(void);
 void case_destroy(void);

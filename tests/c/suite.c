@@ -59,6 +59,7 @@ static const Case cases[] = {
     {"two_threads_at_once", case_two_threads_at_once},
     {"pool_reuse_no_growth", case_pool_reuse_no_growth},
     {"pool_max", case_pool_max},
+    {"pool_limit_threads", case_pool_limit_threads},
     {"global_lock", case_global_lock},
     {"global_lock_exclusion", case_global_lock_exclusion},
     {"destroy", case_destroy},
