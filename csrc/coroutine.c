@@ -82,6 +82,29 @@ COSTACK_NOINLINE CostackThread *costack__thread(void)
     return t;
 }
 
+/*
+ * The thread state, inline: one offset from the thread pointer, without the
+ * call costack__thread() costs.  Only for functions that make no switch
+ * after they read it, or none at all (enter and yield switch as their last
+ * act): in a function that switches and reads the state again afterwards,
+ * the compiler could reuse the address from before the switch, when the
+ * coroutine may since have moved to another thread.  Those use
+ * costack__thread(), and the functions that use this one are never inlined
+ * into others.  Saves about 1 ns per switch here.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define COSTACK_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define COSTACK_UNLIKELY(x) (x)
+#endif
+static inline CostackThread *thread_here(void)
+{
+    CostackThread *t = &costack__tls;
+    if (COSTACK_UNLIKELY(!t->initialised))
+        return costack__thread();
+    return t;
+}
+
 /* Make the calling thread able to switch: a leader context, the exit hook
  * and the overflow reporting.  0, or -1 with errno. */
 static int thread_ready(CostackThread *t)
@@ -306,12 +329,13 @@ CostackCoroutine *costack_create(CostackEntry *entry, void *opaque)
     return costack_create_with(entry, opaque, NULL);
 }
 
-CostackCoroutine *costack_create_with(CostackEntry *entry, void *opaque,
-                                      const CostackOptions *options)
+COSTACK_NOINLINE CostackCoroutine *
+costack_create_with(CostackEntry *entry, void *opaque,
+                    const CostackOptions *options)
 {
     size_t size = COSTACK_DEFAULT_STACK_SIZE;
     size_t page = costack__page_size();
-    CostackThread *t = costack__thread();
+    CostackThread *t = thread_here();
     CostackCoroutine *co;
 
     if (!entry) {
@@ -358,9 +382,9 @@ static void release(CostackThread *t, CostackCoroutine *co)
     pool_put(t, co);
 }
 
-void costack__coroutine_exited(CostackCoroutine *co)
+COSTACK_NOINLINE void costack__coroutine_exited(CostackCoroutine *co)
 {
-    release(costack__thread(), co);
+    release(thread_here(), co);
 }
 
 void costack__coroutine_main(CostackCoroutine *co)
@@ -383,9 +407,9 @@ void costack__coroutine_main(CostackCoroutine *co)
     }
 }
 
-void costack_enter(CostackCoroutine *co)
+COSTACK_NOINLINE void costack_enter(CostackCoroutine *co)
 {
-    CostackThread *t = costack__thread();
+    CostackThread *t = thread_here();
     CostackCoroutine *self = t->current;
 
     if (!co)
@@ -417,9 +441,9 @@ void costack_enter(CostackCoroutine *co)
     costack__backend_enter(self, co);
 }
 
-void costack_yield(void)
+COSTACK_NOINLINE void costack_yield(void)
 {
-    CostackThread *t = costack__thread();
+    CostackThread *t = thread_here();
     CostackCoroutine *self = t->current;
     CostackCoroutine *to = self->caller;
 
@@ -433,12 +457,12 @@ void costack_yield(void)
 
 CostackCoroutine *costack_self(void)
 {
-    return costack__thread()->current;
+    return thread_here()->current;
 }
 
 int costack_in_coroutine(void)
 {
-    return costack__thread()->current->state != COSTACK_LEADER;
+    return thread_here()->current->state != COSTACK_LEADER;
 }
 
 int costack_entered(const CostackCoroutine *co)
