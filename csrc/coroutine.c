@@ -132,17 +132,24 @@ static int thread_ready(CostackThread *t)
 
 /* ---- pool ------------------------------------------------------------ */
 
-size_t costack_pool_max(void)
+/* The effective pool limit: the one set, under the platform's cap (computed
+ * on first use).  Inline: every coroutine that ends asks. */
+static inline size_t pool_limit(void)
 {
     size_t cap = costack__atomic_load(&g.pool_cap);
     size_t max = costack__atomic_load(&g.pool_max);
-    if (cap == 0) {
+    if (COSTACK_UNLIKELY(cap == 0)) {
         cap = costack__platform_pool_cap();
         if (cap == 0)
             cap = 1; /* computed; keep 0 meaning "not yet" */
         costack__atomic_store(&g.pool_cap, cap);
     }
     return max < cap ? max : cap;
+}
+
+size_t costack_pool_max(void)
+{
+    return pool_limit();
 }
 
 static void free_coroutine(CostackCoroutine *co)
@@ -159,7 +166,7 @@ void costack_pool_set_max(size_t max)
     CostackThread *t = costack__thread();
     CostackCoroutine *surplus = NULL;
     costack__atomic_store(&g.pool_max, max);
-    max = costack_pool_max();
+    max = pool_limit();
     costack__mutex_lock_pool();
     /* The calling thread gives back its idle slots, then its batch and
      * the shared pool shrink to the limit.  Other threads shed on their
@@ -199,7 +206,7 @@ void costack_pool_set_max(size_t max)
  * state, or NULL when it is exiting. */
 static void pool_put(CostackThread *t, CostackCoroutine *co)
 {
-    size_t max = costack_pool_max();
+    size_t max = pool_limit();
 
     co->state = COSTACK_POOLED;
     co->entry = NULL;
