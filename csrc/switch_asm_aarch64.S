@@ -171,5 +171,11 @@ costack__asm_trampoline:
 	.cfi_endproc
 	.size costack__asm_trampoline, .-costack__asm_trampoline
 
+/*
+ * No .note.gnu.property marking this file BTI compatible, on purpose: the
+ * switch leaves with `br` to a return address (switch_asm.h), which is no
+ * BTI landing pad.  Unmarked, the linker leaves BTI off for a program that
+ * links costack.  (The trampoline's `bti j` costs nothing.)
+ */
 	.section .note.GNU-stack, "", %progbits
 #endif

@@ -184,5 +184,12 @@ costack__asm_trampoline:
 	.cfi_endproc
 	.size costack__asm_trampoline, .-costack__asm_trampoline
 
+/*
+ * No .note.gnu.property marking this file IBT or SHSTK compatible, on
+ * purpose: every switch leaves a `call` without its `ret` (switch_asm.h),
+ * which a CET shadow stack would fault on, and each coroutine would need a
+ * shadow stack of its own.  Unmarked, the linker leaves CET off for a
+ * program that links costack.  (endbr64 in the trampoline costs nothing.)
+ */
 	.section .note.GNU-stack, "", @progbits
 #endif

@@ -26,6 +26,11 @@
  *   thread, provided the program orders the two threads' accesses (a mutex,
  *   for example costack_global_lock).  The core reads its thread-local state
  *   afresh after every switch, so a coroutine that moved sees its new thread.
+ *   Code that runs in such a coroutine must do the same with its own
+ *   thread-locals: a compiler may keep a thread-local's address, or the
+ *   result of a function declared const (glibc's pthread_self() is), from
+ *   before a costack_yield to after it.  Read them through a function the
+ *   compiler does not inline, as QEMU does.
  *
  * The global mutex
  *   The process has one costack mutex (costack_global_lock).  The C API never
