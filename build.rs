@@ -51,7 +51,10 @@ fn main() {
     build.file("csrc/platform_unix.c").file("csrc/stack_unix.c");
     match backend.as_str() {
         "ucontext" | "sigaltstack" => {
+            // The define reaches every file, so the core writes the
+            // _setjmp/_longjmp switch into its own functions (backend.h).
             build
+                .define("COSTACK_BACKEND_SETJMP", None)
                 .file("csrc/switch_setjmp.c")
                 .file(format!("csrc/backend_{backend}.c"));
         }

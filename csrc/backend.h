@@ -42,18 +42,23 @@ void costack__coroutine_exited(CostackCoroutine *co);
  * All three are the last thing the core does before returning to the
  * user's code, so a backend can make them tail calls.
  *
- * A backend provides them in one of two ways:
+ * A backend provides them in one of three ways:
  *   - one out-of-line function, costack__backend_switch(from, to): save the
  *     running context into from and continue to; return when some thread
  *     switches back to from.  The inline functions below build the three
- *     from it (ucontext, sigaltstack, fibers);
+ *     from it (fibers);
  *   - built with COSTACK_BACKEND_ASM defined, switch_asm.h defines the three
  *     as static inline functions ending in a tail call to its switch, which
  *     then returns straight into the user's code (see switch_asm.h for why
- *     that matters).
+ *     that matters);
+ *   - built with COSTACK_BACKEND_SETJMP defined (ucontext, sigaltstack),
+ *     switch_setjmp.h defines them as macros that put _setjmp/_longjmp in
+ *     the core's own functions.
  */
 #if defined(COSTACK_BACKEND_ASM)
 #include "switch_asm.h"
+#elif defined(COSTACK_BACKEND_SETJMP)
+#include "switch_setjmp.h"
 #else
 void costack__backend_switch(CostackCoroutine *from, CostackCoroutine *to);
 

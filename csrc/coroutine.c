@@ -4,6 +4,14 @@
  * Written once for every backend; the backend only starts stacks and
  * switches between them (backend.h).
  */
+/* With the ucontext and sigaltstack backends the switch is _setjmp/_longjmp
+ * written into this file's functions (switch_setjmp.h): no fortified
+ * longjmp (see switch_setjmp.c), and the declarations of _setjmp and
+ * _longjmp, which glibc makes only for _GNU_SOURCE under -std=c99. */
+#undef _FORTIFY_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -1,5 +1,6 @@
 /*
- * switch_setjmp.c - switching with _setjmp/_longjmp, for the backends that
+ * switch_setjmp.c - what the backends that switch with _setjmp/_longjmp share
+ * (the switch itself is in switch_setjmp.h), for the backends that
  * bootstrap stacks with makecontext or with a signal.  _setjmp does not save
  * the signal mask, so a switch makes no system call.
  */
@@ -10,11 +11,15 @@
  * crate passes CFLAGS from the environment, so undo it here, in the file. */
 #undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
+/* build.rs defines it for every file; so that this one also builds alone. */
+#ifndef COSTACK_BACKEND_SETJMP
+#define COSTACK_BACKEND_SETJMP 1
+#endif
 #include <errno.h>
 #include <stdlib.h>
 
 #include "platform.h"
-#include "switch_setjmp.h"
+#include "backend.h"
 
 int costack__setjmp_prepare(CostackCoroutine *co, size_t stack_size)
 {
@@ -31,12 +36,6 @@ int costack__setjmp_prepare(CostackCoroutine *co, size_t stack_size)
         return -1;
     }
     return 0;
-}
-
-void costack__backend_switch(CostackCoroutine *from, CostackCoroutine *to)
-{
-    if (!_setjmp(from->ctx->env))
-        _longjmp(to->ctx->env, 1);
 }
 
 void costack__backend_free(CostackCoroutine *co)

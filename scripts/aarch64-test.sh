@@ -65,7 +65,7 @@ for backend in "${backends[@]}"; do
     defs=()
     case "$backend" in
     asm) core+=(csrc/backend_asm.c csrc/switch_asm_aarch64.S); defs=(-DCOSTACK_BACKEND_ASM) ;;
-    ucontext|sigaltstack) core+=(csrc/switch_setjmp.c "csrc/backend_$backend.c") ;;
+    ucontext|sigaltstack) core+=(csrc/switch_setjmp.c "csrc/backend_$backend.c"); defs=(-DCOSTACK_BACKEND_SETJMP) ;;
     *) echo "aarch64-test: unknown backend $backend" >&2; exit 2 ;;
     esac
     objs=()
