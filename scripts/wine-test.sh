@@ -112,7 +112,8 @@ else
     done
     export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER="$CC"
     export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE"
-    cargo test --target "$target" --lib "${tests[@]}" || status=1
+    # --examples: they must build for Windows too (echo, Unix only, says so).
+    cargo test --target "$target" --lib "${tests[@]}" --examples || status=1
     cargo test --target "$target" --doc || status=1
 fi
 "${WINE%64}server" -w 2>/dev/null || wineserver -w 2>/dev/null || true
