@@ -98,7 +98,8 @@ COSTACK_NOINLINE CostackThread *costack__thread(void)
  * the compiler could reuse the address from before the switch, when the
  * coroutine may since have moved to another thread.  Those use
  * costack__thread(), and the functions that use this one are never inlined
- * into others.  Saves about 1 ns per switch here.
+ * into others.  (A pooled create+enter+end took 23.8 ns with the call,
+ * 15.5 without, here; the round trip did not change.)
  */
 #if defined(__GNUC__) || defined(__clang__)
 #define COSTACK_UNLIKELY(x) __builtin_expect(!!(x), 0)
