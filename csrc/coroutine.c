@@ -170,6 +170,35 @@ static void free_coroutine(CostackCoroutine *co)
     free(co);
 }
 
+static void free_list(CostackCoroutine *list)
+{
+    while (list) {
+        CostackCoroutine *co = list;
+        list = co->pool_next;
+        free_coroutine(co);
+    }
+}
+
+/* Under the pool mutex: t gives back the pool slots it reserved and does
+ * not use, then moves coroutines of its batch to *surplus (to be freed)
+ * while the pool holds more than max. */
+static void shrink_batch(CostackThread *t, size_t max,
+                         CostackCoroutine **surplus)
+{
+    costack__atomic_store(&g.reserved,
+                          g.reserved - (t->pool_quota - t->pool_count));
+    t->pool_quota = t->pool_count;
+    while (t->pool && g.reserved > max) {
+        CostackCoroutine *co = t->pool;
+        t->pool = co->pool_next;
+        costack__atomic_store(&t->pool_count, t->pool_count - 1);
+        t->pool_quota--;
+        costack__atomic_store(&g.reserved, g.reserved - 1);
+        co->pool_next = *surplus;
+        *surplus = co;
+    }
+}
+
 void costack_pool_set_max(size_t max)
 {
     CostackThread *t = costack__thread();
@@ -177,23 +206,11 @@ void costack_pool_set_max(size_t max)
     costack__atomic_store(&g.pool_max, max);
     max = pool_limit();
     costack__mutex_lock_pool();
-    /* The calling thread gives back its idle slots, then its batch and
-     * the shared pool shrink to the limit.  Other threads shed on their
-     * next finish (pool_put). */
-    if (t->registered) {
-        costack__atomic_store(&g.reserved,
-                              g.reserved - (t->pool_quota - t->pool_count));
-        t->pool_quota = t->pool_count;
-        while (t->pool && g.reserved > max) {
-            CostackCoroutine *co = t->pool;
-            t->pool = co->pool_next;
-            costack__atomic_store(&t->pool_count, t->pool_count - 1);
-            t->pool_quota--;
-            costack__atomic_store(&g.reserved, g.reserved - 1);
-            co->pool_next = surplus;
-            surplus = co;
-        }
-    }
+    /* The calling thread's batch and the shared pool shrink to the limit
+     * now; other threads' batches when they next finish a coroutine
+     * (pool_put). */
+    if (t->registered)
+        shrink_batch(t, max, &surplus);
     while (g.pool && g.reserved > max) {
         CostackCoroutine *co = g.pool;
         g.pool = co->pool_next;
@@ -203,11 +220,7 @@ void costack_pool_set_max(size_t max)
         surplus = co;
     }
     costack__mutex_unlock_pool();
-    while (surplus) {
-        CostackCoroutine *co = surplus;
-        surplus = co->pool_next;
-        free_coroutine(co);
-    }
+    free_list(surplus);
 }
 
 /* Keep a coroutine whose stack waits at the top of costack__coroutine_main
@@ -216,6 +229,7 @@ void costack_pool_set_max(size_t max)
 static void pool_put(CostackThread *t, CostackCoroutine *co)
 {
     size_t max = pool_limit();
+    CostackCoroutine *surplus = NULL;
 
     co->state = COSTACK_POOLED;
     co->entry = NULL;
@@ -232,10 +246,8 @@ static void pool_put(CostackThread *t, CostackCoroutine *co)
     if (t && t->registered) {
         size_t batch = max < THREAD_POOL_BATCH ? max : THREAD_POOL_BATCH;
         if (g.reserved > max) {
-            /* The limit was lowered: give back this thread's idle slots. */
-            costack__atomic_store(&g.reserved,
-                                  g.reserved - (t->pool_quota - t->pool_count));
-            t->pool_quota = t->pool_count;
+            /* The limit was lowered. */
+            shrink_batch(t, max, &surplus);
         } else if (t->pool_quota < batch) {
             /* Reserve a few more slots for the batch. */
             size_t more = batch - t->pool_quota;
@@ -263,6 +275,7 @@ static void pool_put(CostackThread *t, CostackCoroutine *co)
     costack__mutex_unlock_pool();
     if (co)
         free_coroutine(co);
+    free_list(surplus);
 }
 
 static CostackCoroutine *take_matching(CostackCoroutine **list, size_t size)

@@ -238,10 +238,10 @@ static void pt_entry(void *opaque)
 static void *pt_thread(void *arg)
 {
     PoolThread *p = (PoolThread *)arg;
-    CostackCoroutine *cos[PT_EACH];
+    CostackCoroutine *cos[PT_EACH + 1];
     int i, n = 0;
 
-    for (i = 0; i < PT_EACH; i++) {
+    for (i = 0; i < PT_EACH + 1; i++) {
         cos[n] = costack_create(pt_entry, NULL);
         if (!cos[n]) {
             p->create_failed = 1;
@@ -250,24 +250,32 @@ static void *pt_thread(void *arg)
         costack_enter(cos[n++]);
     }
     pthread_barrier_wait(&pt_barrier); /* all created */
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n && i < PT_EACH; i++) {
         costack_enter(cos[i]); /* terminates: into this thread's batch */
         p->finished++;
     }
     pthread_barrier_wait(&pt_barrier); /* the main thread counts now */
+    pthread_barrier_wait(&pt_barrier); /* ... and lowers the limit */
+    for (; i < n; i++) {
+        costack_enter(cos[i]); /* a finish after the limit went down */
+        p->finished++;
+    }
+    pthread_barrier_wait(&pt_barrier); /* the main thread counts again */
     pthread_barrier_wait(&pt_barrier); /* ... and is done */
     return NULL;
 }
 
 /* Several threads fill their batches at once: the pool holds no more than
- * its limit over all of them (and fills up to it), and what a thread kept
- * goes to the shared pool when it exits, for another thread's creates. */
+ * its limit over all of them (and fills up to it); a lower limit reaches
+ * the other threads' batches when they next finish a coroutine; what a
+ * thread kept goes to the shared pool when it exits, for another thread's
+ * creates. */
 void case_pool_limit_threads(void)
 {
     size_t saved = costack_pool_max();
     PoolThread p[PT_THREADS];
     pthread_t th[PT_THREADS];
-    CostackStats before, during, after, reused;
+    CostackStats before, during, lowered, after, reused;
     CostackCoroutine *cos[PT_MAX];
     int i, n = 0, started = 0;
 
@@ -290,6 +298,10 @@ void case_pool_limit_threads(void)
     pthread_barrier_wait(&pt_barrier);
     pthread_barrier_wait(&pt_barrier);
     costack_stats(&during);
+    costack_pool_set_max(PT_MAX / 2);
+    pthread_barrier_wait(&pt_barrier);
+    pthread_barrier_wait(&pt_barrier);
+    costack_stats(&lowered);
     pthread_barrier_wait(&pt_barrier);
     for (i = 0; i < PT_THREADS; i++)
         pthread_join(th[i], NULL);
@@ -298,21 +310,25 @@ void case_pool_limit_threads(void)
 
     for (i = 0; i < PT_THREADS; i++) {
         EXPECT_EQ(p[i].create_failed, 0);
-        EXPECT_EQ(p[i].finished, PT_EACH);
+        EXPECT_EQ(p[i].finished, PT_EACH + 1);
     }
-    EXPECT_EQ(during.live, before.live);
+    EXPECT_EQ(during.live, before.live + PT_THREADS);
     EXPECT_EQ(during.pooled, PT_MAX); /* full, and no more */
-    EXPECT_EQ(after.pooled, PT_MAX);  /* handed on at thread exit */
-    EXPECT_EQ(after.stacks_mapped, before.stacks_mapped + PT_MAX);
+    EXPECT_EQ(lowered.live, before.live);
+    EXPECT(lowered.pooled <= PT_MAX / 2); /* the other threads shed */
+    EXPECT(lowered.pooled > 0);           /* ... down to the limit, not 0 */
+    EXPECT_EQ(after.pooled, lowered.pooled); /* handed on at thread exit */
+    EXPECT_EQ(after.stacks_mapped, before.stacks_mapped + after.pooled);
 
     /* This thread's creates take them: no new stack. */
-    for (i = 0; i < PT_MAX; i++) {
+    costack_pool_set_max(PT_MAX);
+    for (i = 0; i < (int)after.pooled; i++) {
         cos[n] = costack_create(pt_entry, NULL);
         if (!cos[n])
             break;
         costack_enter(cos[n++]);
     }
-    EXPECT_EQ(n, PT_MAX);
+    EXPECT_EQ(n, (int)after.pooled);
     costack_stats(&reused);
     EXPECT_EQ(reused.pooled, 0);
     EXPECT_EQ(reused.stacks_mapped, after.stacks_mapped);
