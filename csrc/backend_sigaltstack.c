@@ -20,17 +20,13 @@
  * fortified longjmp would abort (see switch_setjmp.c). */
 #undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
-/* build.rs defines it for every file; so that this one also builds alone. */
-#ifndef COSTACK_BACKEND_SETJMP
-#define COSTACK_BACKEND_SETJMP 1
-#endif
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
 
 #include "platform.h"
-#include "backend.h"
+#include "switch_setjmp.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/memcheck.h>)

@@ -11,15 +11,11 @@
  * fortified longjmp would abort (see switch_setjmp.c). */
 #undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
-/* build.rs defines it for every file; so that this one also builds alone. */
-#ifndef COSTACK_BACKEND_SETJMP
-#define COSTACK_BACKEND_SETJMP 1
-#endif
 #include <stdint.h>
 #include <ucontext.h>
 
 #include "platform.h"
-#include "backend.h"
+#include "switch_setjmp.h"
 
 const char costack__backend_name[] = "ucontext";
 

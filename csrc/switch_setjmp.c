@@ -11,15 +11,11 @@
  * crate passes CFLAGS from the environment, so undo it here, in the file. */
 #undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
-/* build.rs defines it for every file; so that this one also builds alone. */
-#ifndef COSTACK_BACKEND_SETJMP
-#define COSTACK_BACKEND_SETJMP 1
-#endif
 #include <errno.h>
 #include <stdlib.h>
 
 #include "platform.h"
-#include "backend.h"
+#include "switch_setjmp.h"
 
 int costack__setjmp_prepare(CostackCoroutine *co, size_t stack_size)
 {

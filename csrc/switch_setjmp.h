@@ -17,6 +17,12 @@
 #ifndef COSTACK_SWITCH_SETJMP_H
 #define COSTACK_SWITCH_SETJMP_H
 
+/* build.rs defines it for every file; the backend files include this
+ * header, so that they also build alone. */
+#ifndef COSTACK_BACKEND_SETJMP
+#define COSTACK_BACKEND_SETJMP 1
+#endif
+
 #include <setjmp.h>
 
 #include "internal.h"
@@ -47,5 +53,9 @@ int costack__setjmp_prepare(CostackCoroutine *co, size_t stack_size);
     } while (0)
 #define costack__backend_yield(from, to) COSTACK_SETJMP_SWITCH(from, to)
 #define costack__backend_exit(from, to) COSTACK_SETJMP_SWITCH(from, to)
+
+/* The rest of the backend interface (backend.h includes this file back
+ * when the define is set, which the include guard makes a no-op). */
+#include "backend.h"
 
 #endif /* COSTACK_SWITCH_SETJMP_H */
