@@ -30,7 +30,7 @@
 //!   destructors that run while a dropped coroutine unwinds (its `Drop`
 //!   takes no proof). A conflicting borrow panics.
 
-use crate::lock::Proof;
+use crate::mutex::Proof;
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::marker::PhantomData;

@@ -94,7 +94,7 @@
 //! coroutine holds no such thing across a suspend.
 
 use crate::abort::die;
-use crate::lock::{sealed::Sealed, Proof};
+use crate::mutex::{sealed::Sealed, Proof};
 use crate::sys;
 use std::any::Any;
 use std::ffi::c_void;

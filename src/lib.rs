@@ -64,7 +64,7 @@
 //! # Soundness
 //!
 //! The argument, invariant by invariant, is in the [`coroutine`] module's
-//! documentation; [`lock`](mod@lock) and [`cell`] describe their parts.
+//! documentation; [`mutex`] and [`cell`] describe their parts.
 
 #![warn(missing_docs)]
 
@@ -72,12 +72,12 @@ mod abort;
 pub mod cell;
 pub mod coroutine;
 mod errno;
-pub mod lock;
+pub mod mutex;
 pub mod sys;
 
 pub use cell::{GlobalCell, Ref, RefMut};
 pub use coroutine::{in_coroutine, Builder, Coroutine, SendCoroutine, Step, Yielder};
-pub use lock::{lock, lock_held, try_lock, Guard, Proof};
+pub use mutex::{lock, lock_held, try_lock, Guard, Proof};
 
 /// The name of the switching backend compiled into the C core:
 /// `"ucontext"`, `"sigaltstack"`, ...
