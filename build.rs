@@ -1,11 +1,14 @@
-//! Builds the C core (`csrc/`) into the crate.
+//! Builds the C core (`csrc/`) into the crate, or with the `system` feature
+//! links the one installed on the system (found with pkg-config).
 //!
-//! One backend file is compiled beside the generic core, chosen by the
-//! target and, on Unix, by `COSTACK_BACKEND=asm|ucontext|sigaltstack`.
-//! The default is `asm` (our own switch) on x86-64 and aarch64 Linux,
-//! `ucontext` on other Unix targets, `fibers` on Windows.
+//! Which files and defines make each backend, and each target's default
+//! backend, come from `csrc/sources.txt`, the one description of the core
+//! that CMake and the scripts read too. `COSTACK_BACKEND` picks another
+//! backend; empty or unset means the default.
 
+use std::collections::BTreeMap;
 use std::env;
+use std::path::Path;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=COSTACK_BACKEND");
@@ -14,79 +17,139 @@ fn main() {
     #[cfg(feature = "bindgen")]
     bindings::generate();
 
-    let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    let target_arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
-    let has_asm = target_arch == "x86_64" || target_arch == "aarch64";
-    let default_backend = if target_os == "linux" && has_asm {
-        "asm"
+    if cfg!(feature = "system") {
+        link_system();
+        return;
+    }
+
+    let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let sources = Sources::read(Path::new("csrc/sources.txt"));
+    let platform = if os == "windows" { "windows" } else { "unix" };
+    let asked = env::var("COSTACK_BACKEND").unwrap_or_default();
+    let backend = if asked.is_empty() {
+        sources.default_backend(&os, &arch, platform)
     } else {
-        "ucontext"
+        asked
     };
-    let backend = env::var("COSTACK_BACKEND").unwrap_or_else(|_| default_backend.to_string());
+    sources.check(&backend, platform, &os, &arch);
 
     let mut build = cc::Build::new();
     build
         .include("include")
         .include("csrc")
         .flag_if_supported("-std=c99")
+        .flag_if_supported("-fstack-clash-protection")
         .warnings(true)
-        .extra_warnings(true)
-        .file("csrc/coroutine.c")
-        .file("csrc/qemu_compat.c");
-
-    if target_os == "windows" {
-        // One backend on Windows, Fibers: every architecture, the gnu
-        // (mingw) and msvc toolchains alike.
-        if env::var("COSTACK_BACKEND").is_ok_and(|b| b != "fibers") {
-            panic!(
-                "costack: on Windows the only backend is \"fibers\" (COSTACK_BACKEND={backend:?})"
-            );
-        }
-        build
-            .file("csrc/platform_windows.c")
-            .file("csrc/backend_fibers.c");
-        finish(build, "fibers");
-        return;
+        .extra_warnings(true);
+    for file in sources
+        .get("core", "sources")
+        .iter()
+        .chain(sources.get(platform, "sources"))
+        .chain(sources.get(&backend, "sources"))
+    {
+        build.file(Path::new("csrc").join(file.replace("@ARCH@", &arch)));
     }
-    build.file("csrc/platform_unix.c").file("csrc/stack_unix.c");
-    match backend.as_str() {
-        "ucontext" | "sigaltstack" => {
-            // The define reaches every file, so the core writes the
-            // _setjmp/_longjmp switch into its own functions (backend.h).
-            build
-                .define("COSTACK_BACKEND_SETJMP", None)
-                .file("csrc/switch_setjmp.c")
-                .file(format!("csrc/backend_{backend}.c"));
-        }
-        "asm" => {
-            // Our own switch: x86-64 System V and aarch64 only.  The define
-            // reaches every file, so the core inlines the switch (backend.h).
-            if !has_asm {
-                panic!(
-                    "costack: COSTACK_BACKEND=asm supports x86_64 and aarch64, not {target_arch:?}"
-                );
-            }
-            build
-                .define("COSTACK_BACKEND_ASM", None)
-                .file("csrc/backend_asm.c")
-                .file(format!("csrc/switch_asm_{target_arch}.S"));
-        }
-        other => panic!(
-            "costack: unknown COSTACK_BACKEND={other:?} (expected \"asm\", \"ucontext\" or \"sigaltstack\")"
-        ),
+    for define in sources.get(&backend, "defines") {
+        build.define(define, None);
     }
-    finish(build, &backend);
-}
-
-/// Compile the core and tell rustc and dependent crates what was built.
-fn finish(build: cc::Build, backend: &str) {
-    build.compile("costack_core");
-    println!("cargo:rustc-cfg=costack_backend=\"{backend}\"");
-    println!("cargo:rustc-check-cfg=cfg(costack_backend, values(\"ucontext\", \"sigaltstack\", \"fibers\", \"asm\"))");
+    build.compile("costack");
     println!(
         "cargo:include={}/include",
         env::var("CARGO_MANIFEST_DIR").unwrap()
     );
+}
+
+/// The `system` feature: link the installed C library instead of building a
+/// copy, so that a program whose C libraries also link it has one core (one
+/// global mutex).
+#[cfg(feature = "system")]
+fn link_system() {
+    let lib = pkg_config::Config::new()
+        .atleast_version(env!("CARGO_PKG_VERSION"))
+        .statik(true)
+        .probe("costack")
+        .unwrap_or_else(|e| {
+            panic!(
+                "costack: the `system` feature links the costack C library installed on this \
+                 system, and pkg-config did not find it (install it with CMake, see the \
+                 README, and set PKG_CONFIG_PATH to its lib/pkgconfig): {e}"
+            )
+        });
+    for dir in &lib.include_paths {
+        println!("cargo:include={}", dir.display());
+    }
+}
+
+#[cfg(not(feature = "system"))]
+fn link_system() {
+    unreachable!("cfg!(feature = \"system\") and #[cfg] disagree")
+}
+
+/// `csrc/sources.txt`: lines of `<name> <key> <value>...`.
+struct Sources(BTreeMap<(String, String), Vec<String>>);
+
+impl Sources {
+    fn read(path: &Path) -> Sources {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("costack: cannot read {}: {e}", path.display()));
+        let mut facts = BTreeMap::new();
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("");
+            let mut words = line.split_whitespace().map(str::to_string);
+            if let (Some(name), Some(key)) = (words.next(), words.next()) {
+                facts.insert((name, key), words.collect());
+            }
+        }
+        Sources(facts)
+    }
+
+    fn get(&self, name: &str, key: &str) -> &[String] {
+        self.0
+            .get(&(name.to_string(), key.to_string()))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    fn has(&self, name: &str, key: &str) -> bool {
+        self.0.contains_key(&(name.to_string(), key.to_string()))
+    }
+
+    /// The backend of the first `default` line matching `<os>-<arch>`,
+    /// `<os>`, `<platform>`.
+    fn default_backend(&self, os: &str, arch: &str, platform: &str) -> String {
+        [format!("{os}-{arch}"), os.to_string(), platform.to_string()]
+            .iter()
+            .find_map(|key| self.get("default", key).first())
+            .unwrap_or_else(|| panic!("costack: csrc/sources.txt has no default backend for {os}-{arch}"))
+            .clone()
+    }
+
+    /// Refuse, with a sentence, a backend that does not exist or cannot
+    /// run on this target.
+    fn check(&self, backend: &str, platform: &str, os: &str, arch: &str) {
+        let backends: Vec<&str> = self
+            .0
+            .keys()
+            .filter(|(_, key)| key == "platform")
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if !self.has(backend, "platform") {
+            panic!("costack: unknown COSTACK_BACKEND={backend:?} (csrc/sources.txt has {backends:?})");
+        }
+        let allows = |key: &str, value: &str| {
+            let values = self.get(backend, key);
+            values.iter().any(|v| v == "any" || v == value)
+        };
+        if !allows("platform", platform) || !allows("os", os) || !allows("arch", arch) {
+            panic!(
+                "costack: the {backend} backend does not support this target ({os}, {arch}): it \
+                 needs platform {:?}, os {:?}, arch {:?} (csrc/sources.txt)",
+                self.get(backend, "platform"),
+                self.get(backend, "os"),
+                self.get(backend, "arch"),
+            );
+        }
+    }
 }
 
 /// The `bindgen` feature: regenerate `src/sys/bindings.rs` from

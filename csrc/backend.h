@@ -1,95 +1,87 @@
 /*
- * backend.h - the interface every switching backend implements, one file
- * each (backend_ucontext.c, backend_sigaltstack.c, ...).  build.rs compiles
- * exactly one of them.
+ * backend.h - the contract between the generic core (coroutine.c) and a
+ * switching backend.  Exactly one backend is compiled in; csrc/sources.txt
+ * lists each one's files and the define that selects it here.
  *
  * A backend knows how to start a coroutine on a new stack and how to switch
- * between two coroutines; the generic core (coroutine.c) does everything
- * else: caller chain, termination, pool, thread state, misuse checks.
+ * between two coroutines; the core does everything else (caller chain,
+ * termination and release, pool, thread state, misuse checks).  Every
+ * backend supplies the same primitives:
+ *
+ *   costack__backend_name[]           what costack_backend_name() reports
+ *   costack__backend_create(co, n)    a stack of n usable bytes and a
+ *                                     context whose first switch-in runs
+ *                                     costack__coroutine_main(co)
+ *   costack__backend_leader(leader)   a context for a thread's own stack
+ *   costack__backend_free(co)         undo either of the two
+ *   costack__backend_enter(from, to)  three switches, below
+ *   costack__backend_yield(from, to)
+ *   costack__backend_exit(from, to)
+ *
+ * The switches.  from is what runs now on the calling thread (a coroutine,
+ * or the thread's leader); to is where control goes.
+ *   enter(from, to): from enters the coroutine to.  Returns when to yields
+ *     back, or when to terminated (to is then released already).
+ *   yield(from, to): the coroutine from goes back to to, the side that
+ *     entered it.  Returns when some thread enters from again.
+ *   exit(from, to): as yield, for a coroutine whose entry function
+ *     returned.  On arrival, on to's stack and before to continues, the
+ *     backend calls costack__coroutine_exited(from), which releases from
+ *     (to the pool, or frees its stack: hence not on from's stack).
+ *     Returns only if from is taken from the pool and entered again.
+ * Each is the core's last act in its function, so a backend can make it a
+ * tail call that returns straight into the user's code (asm).  A backend
+ * that must run code after a switch puts it inside the switch (setjmp,
+ * fibers: the release on arrival).
+ *
+ * The switches are inline (the setjmp switch must be: no compiler inlines a
+ * function that calls setjmp, and a switch function of its own costs a
+ * mispredicted return), so each backend has a header of them, included
+ * here and nowhere else:
+ *   COSTACK_BACKEND_ASM     switch_asm.h     (backend_asm.c, switch_asm_*.S)
+ *   COSTACK_BACKEND_SETJMP  switch_setjmp.h  (switch_setjmp.c with
+ *                                             backend_ucontext.c or
+ *                                             backend_sigaltstack.c)
+ *   COSTACK_BACKEND_FIBERS  switch_fibers.h  (backend_fibers.c)
  */
 #ifndef COSTACK_BACKEND_H
 #define COSTACK_BACKEND_H
 
 #include "internal.h"
 
-/* The name costack_backend_name() reports. */
 extern const char costack__backend_name[];
 
-/*
- * Give co a stack of stack_size usable bytes (page-rounded by the caller) and
- * a context whose first switch-in runs costack__coroutine_main(co) on it.
- * Fills co->ctx and co->stack.  Returns 0, or -1 with errno set and nothing
- * left allocated.
- */
+/* Give co a stack of stack_size usable bytes (page-rounded by the caller)
+ * and a context whose first switch-in runs costack__coroutine_main(co) on
+ * it.  Fills co->ctx and co->stack.  Returns 0, or -1 with errno set and
+ * nothing left allocated. */
 int costack__backend_create(CostackCoroutine *co, size_t stack_size);
-
-/* Provided by the core: release co, whose entry function returned, now
- * that nothing runs on its stack any more (on the thread it ended on). */
-void costack__coroutine_exited(CostackCoroutine *co);
-
-/*
- * Switching.  The core says which of three switches it makes:
- *   costack__backend_enter(from, to): from (the coroutine or leader running
- *     now on the calling thread) enters to; returns when to yields back, or
- *     after costack__coroutine_exited(to) when to terminated.
- *   costack__backend_yield(from, to): from (a running coroutine) goes back
- *     to to, the side that entered it; returns when some thread enters from
- *     again.
- *   costack__backend_exit(from, to): as yield, for a coroutine whose entry
- *     function returned; costack__coroutine_exited(from) must run on to's
- *     side, off from's stack, before to continues.  Returns if from is
- *     reused from the pool and entered again.
- * All three are the last thing the core does before returning to the
- * user's code, so a backend can make them tail calls.
- *
- * A backend provides them in one of three ways:
- *   - one out-of-line function, costack__backend_switch(from, to): save the
- *     running context into from and continue to; return when some thread
- *     switches back to from.  The inline functions below build the three
- *     from it (fibers);
- *   - built with COSTACK_BACKEND_ASM defined, switch_asm.h defines the three
- *     as static inline functions ending in a tail call to its switch, which
- *     then returns straight into the user's code (see switch_asm.h for why
- *     that matters);
- *   - built with COSTACK_BACKEND_SETJMP defined (ucontext, sigaltstack),
- *     switch_setjmp.h defines them as macros that put _setjmp/_longjmp in
- *     the core's own functions.
- */
-#if defined(COSTACK_BACKEND_ASM)
-#include "switch_asm.h"
-#elif defined(COSTACK_BACKEND_SETJMP)
-#include "switch_setjmp.h"
-#else
-void costack__backend_switch(CostackCoroutine *from, CostackCoroutine *to);
-
-static inline void costack__backend_enter(CostackCoroutine *from,
-                                          CostackCoroutine *to)
-{
-    costack__backend_switch(from, to);
-    /* Back on from's stack: release to if it terminated. */
-    if (to->state == COSTACK_TERMINATED)
-        costack__coroutine_exited(to);
-}
-
-static inline void costack__backend_yield(CostackCoroutine *from,
-                                          CostackCoroutine *to)
-{
-    costack__backend_switch(from, to);
-}
-
-static inline void costack__backend_exit(CostackCoroutine *from,
-                                         CostackCoroutine *to)
-{
-    costack__backend_switch(from, to);
-}
-#endif
-
-/* Free what costack__backend_create (or _leader) allocated.  co is not
- * running. */
-void costack__backend_free(CostackCoroutine *co);
 
 /* Give a thread's leader (its own stack) a context to be switched from and
  * back to.  Returns 0, or -1 with errno. */
 int costack__backend_leader(CostackCoroutine *leader);
+
+/* Free what costack__backend_create or costack__backend_leader allocated.
+ * co is not running. */
+void costack__backend_free(CostackCoroutine *co);
+
+/* Supplied by the core: release co, whose entry function returned.  Called
+ * by the exit switch on arrival (above). */
+void costack__coroutine_exited(CostackCoroutine *co);
+
+/* For the backends whose switch returns on the side it lands on (setjmp,
+ * fibers): what that side was switched back by. */
+#define COSTACK_SWITCHED 1 /* enter or yield */
+#define COSTACK_EXITED 2   /* exit: release the coroutine that ended */
+
+#if defined(COSTACK_BACKEND_ASM)
+#include "switch_asm.h"
+#elif defined(COSTACK_BACKEND_SETJMP)
+#include "switch_setjmp.h"
+#elif defined(COSTACK_BACKEND_FIBERS)
+#include "switch_fibers.h"
+#else
+#error "costack: no backend selected: build with the defines csrc/sources.txt gives the backend"
+#endif
 
 #endif /* COSTACK_BACKEND_H */

@@ -27,6 +27,9 @@ struct CostackCtx {
     /* During costack__backend_create only: the fiber to return to once the
      * new fiber has recorded its stack. */
     void *creator;
+    /* How the fiber was last switched to (COSTACK_SWITCHED or
+     * COSTACK_EXITED), set by the side that switched. */
+    int arrival;
 };
 
 /* Stack room the system must keep for an EXCEPTION_STACK_OVERFLOW handler
@@ -51,8 +54,8 @@ static void errno_from_last_error(void)
 
 /* Every coroutine fiber starts here, at its creation: it records where the
  * system put its stack, asks for room to report an overflow, and goes back
- * to its creator.  The first costack__backend_switch into it continues into
- * the coroutine body. */
+ * to its creator.  The first switch into it continues into the coroutine
+ * body. */
 static void WINAPI fiber_start(void *param)
 {
     CostackCoroutine *co = (CostackCoroutine *)param;
@@ -107,14 +110,17 @@ int costack__backend_create(CostackCoroutine *co, size_t stack_size)
     return 0;
 }
 
-void costack__backend_switch(CostackCoroutine *from, CostackCoroutine *to)
+int costack__fibers_switch(CostackCoroutine *from, CostackCoroutine *to,
+                           int how)
 {
     /* A leader that was a fiber of the host program before costack came
      * along may be any of the host's fibers by now: return to the one that
      * runs this code. */
     if (from->state == COSTACK_LEADER)
         from->ctx->fiber = GetCurrentFiber();
+    to->ctx->arrival = how;
     SwitchToFiber(to->ctx->fiber);
+    return from->ctx->arrival;
 }
 
 void costack__backend_free(CostackCoroutine *co)

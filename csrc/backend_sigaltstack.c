@@ -1,6 +1,6 @@
 /*
  * backend_sigaltstack.c - a signal handler gets a new stack going; switches
- * are _setjmp/_longjmp (switch_setjmp.c).  The GNU Pth recipe, for systems
+ * are _setjmp/_longjmp (switch_setjmp.h).  The GNU Pth recipe, for systems
  * without a usable makecontext.
  *
  * To get onto a new stack: block SIGUSR2, make the new stack this thread's
@@ -17,7 +17,7 @@
  */
 
 /* The bootstrap longjmps between the new stack and the creator's; glibc's
- * fortified longjmp would abort (see switch_setjmp.c). */
+ * fortified longjmp would abort (see switch_setjmp.h). */
 #undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,8 +25,8 @@
 #include <signal.h>
 #include <string.h>
 
+#include "backend.h"
 #include "platform.h"
-#include "switch_setjmp.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/memcheck.h>)

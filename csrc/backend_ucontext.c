@@ -1,6 +1,6 @@
 /*
  * backend_ucontext.c - makecontext gets a new stack going; switches are
- * _setjmp/_longjmp (switch_setjmp.c).
+ * _setjmp/_longjmp (switch_setjmp.h).
  *
  * makecontext/swapcontext run once per new stack, to get onto it; every
  * later switch is _setjmp/_longjmp, which (unlike swapcontext) does not save
@@ -8,14 +8,14 @@
  */
 
 /* The bootstrap longjmps from the new stack back up to the creator's; glibc's
- * fortified longjmp would abort (see switch_setjmp.c). */
+ * fortified longjmp would abort (see switch_setjmp.h). */
 #undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <ucontext.h>
 
+#include "backend.h"
 #include "platform.h"
-#include "switch_setjmp.h"
 
 const char costack__backend_name[] = "ucontext";
 

@@ -1,13 +1,11 @@
 /*
  * coroutine.c - the generic core: coroutine objects, the caller chain,
- * termination, the pool, thread state, misuse checks and the global mutex.
- * Written once for every backend; the backend only starts stacks and
- * switches between them (backend.h).
+ * termination and release, the pool, thread state, misuse checks and the
+ * global mutex.  Written once for every backend; the backend only starts
+ * stacks and switches between them (backend.h).
  */
-/* With the ucontext and sigaltstack backends the switch is _setjmp/_longjmp
- * written into this file's functions (switch_setjmp.h): no fortified
- * longjmp (see switch_setjmp.c), and the declarations of _setjmp and
- * _longjmp, which glibc makes only for _GNU_SOURCE under -std=c99. */
+/* The setjmp backends' switches are written into this file's functions
+ * (switch_setjmp.h says why these two lines). */
 #undef _FORTIFY_SOURCE
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -33,13 +31,12 @@
 #define DEFAULT_POOL_MAX 1024
 
 /* Initial-exec: the thread's state is one offset from the thread pointer,
- * also when costack ends up in a shared library.  The default model there
- * calls __tls_get_addr on each access, and every enter and yield makes one:
- * a round trip took 27.6 ns with it and 13.2 ns without in a libcostack.so
- * (the machine of ../shared/notes/baseline.md's kind).  In an executable
- * the linker makes any model a constant offset anyway.  The price: a
- * library dlopen()ed after start-up takes these bytes (sizeof(CostackThread),
- * 192 on x86-64) from the static TLS space glibc reserves for that. */
+ * also when costack ends up in a shared library, where the default model
+ * would call __tls_get_addr on every enter and yield (docs/performance.md
+ * has the cost).  In an executable the linker makes any model a constant
+ * offset anyway.  The price: a library dlopen()ed after start-up takes
+ * these bytes (sizeof(CostackThread)) from the static TLS space glibc
+ * reserves for that. */
 #if defined(__ELF__) && (defined(__GNUC__) || defined(__clang__))
 static COSTACK_THREAD_LOCAL CostackThread costack__tls
     __attribute__((tls_model("initial-exec")));
@@ -90,17 +87,10 @@ COSTACK_NOINLINE CostackThread *costack__thread(void)
     return t;
 }
 
-/*
- * The thread state, inline: one offset from the thread pointer, without the
- * call costack__thread() costs.  Only for functions that make no switch
- * after they read it, or none at all (enter and yield switch as their last
- * act): in a function that switches and reads the state again afterwards,
- * the compiler could reuse the address from before the switch, when the
- * coroutine may since have moved to another thread.  Those use
- * costack__thread(), and the functions that use this one are never inlined
- * into others.  (A pooled create+enter+end took 23.8 ns with the call,
- * 15.5 without, here; the round trip did not change.)
- */
+/* The thread state, inline: one offset from the thread pointer, without
+ * the call costack__thread() costs.  Only where internal.h's rule allows:
+ * in functions that switch as their last act or not at all, which are
+ * never inlined into others. */
 #if defined(__GNUC__) || defined(__clang__)
 #define COSTACK_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
@@ -404,16 +394,12 @@ costack_create_with(CostackEntry *entry, void *opaque,
     return co;
 }
 
-/* A coroutine finished (or was destroyed before it started): its stack is
- * at the top of costack__coroutine_main, ready for reuse. */
-static void release(CostackThread *t, CostackCoroutine *co)
-{
-    pool_put(t, co);
-}
-
+/* Release co, whose entry function returned: the exit switch calls this
+ * on the resumer's side (backend.h), where co's stack waits at the top of
+ * costack__coroutine_main, ready for reuse. */
 COSTACK_NOINLINE void costack__coroutine_exited(CostackCoroutine *co)
 {
-    release(thread_here(), co);
+    pool_put(thread_here(), co);
 }
 
 void costack__coroutine_main(CostackCoroutine *co)
@@ -429,9 +415,9 @@ void costack__coroutine_main(CostackCoroutine *co)
         co->caller = NULL;
         co->state = COSTACK_TERMINATED;
         t->current = to;
-        /* The caller's side releases us (costack__coroutine_exited); when
-         * reused from the pool, the next enter returns here and the loop
-         * runs the new entry. */
+        /* The exit switch releases us on the caller's side; when reused
+         * from the pool, the next enter returns here and the loop runs
+         * the new entry. */
         costack__backend_exit(co, to);
     }
 }
@@ -465,8 +451,8 @@ COSTACK_NOINLINE void costack_enter(CostackCoroutine *co)
     co->caller = self;
     co->state = COSTACK_ACTIVE;
     t->current = co;
-    /* Returns when co yields or terminates (then released first).  Last,
-     * so that it can be a tail call (switch_asm.h). */
+    /* Returns when co yields, or terminated and was released.  Last, so
+     * that it can be a tail call (backend.h). */
     costack__backend_enter(self, co);
 }
 
@@ -496,6 +482,8 @@ int costack_in_coroutine(void)
 
 int costack_entered(const CostackCoroutine *co)
 {
+    if (!co)
+        costack__die("costack: costack_entered: NULL coroutine");
     return co->state == COSTACK_LEADER || co->caller != NULL;
 }
 
@@ -509,7 +497,7 @@ void costack_destroy(CostackCoroutine *co)
     case COSTACK_NEW:
         /* Never ran: its context still waits for a first entry, exactly as
          * a pooled one does, so it can be reused. */
-        release(t, co);
+        pool_put(t, co);
         return;
     case COSTACK_SUSPENDED:
         /* Its context is somewhere in the middle of its entry function:
@@ -531,6 +519,8 @@ void costack_destroy(CostackCoroutine *co)
 
 size_t costack_stack_size(const CostackCoroutine *co)
 {
+    if (!co)
+        costack__die("costack: costack_stack_size: NULL coroutine");
     return co->stack.size;
 }
 
@@ -588,14 +578,11 @@ int costack_global_lock_held(void)
 void costack_stats(CostackStats *stats)
 {
     /* Every stack belongs to a live coroutine or a pooled one, so live is
-     * not counted by itself: a counter fewer to update, with a locked
-     * instruction, on each create and each end.  Pooled is the shared
-     * pool plus each thread's batch, counted here rather than kept in one
-     * shared counter for the same reason (a pooled lifecycle took 46 ns
-     * with both counters, 32 with one, 22.5 with none, on the machine of
-     * ../shared/notes/baseline.md's kind).  stacks is read apart from the
-     * rest, so the two may be a moment out of step: never report less
-     * than none. */
+     * derived, not counted: a locked instruction fewer on each create and
+     * each end.  Pooled is the shared pool plus each thread's batch,
+     * summed here rather than kept in one shared counter for the same
+     * reason.  stacks is read apart from the rest, so the two may be a
+     * moment out of step: never report less than none. */
     size_t pooled, stacks;
     CostackThread *t;
 

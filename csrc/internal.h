@@ -82,8 +82,21 @@ struct CostackCoroutine {
     int state;                /* enum CostackState */
 };
 
-/* Per-thread state.  Always reached through costack__thread(), never cached
- * across a switch: a coroutine may resume on another thread. */
+/*
+ * Per-thread state, one per thread in a thread-local variable (coroutine.c).
+ *
+ * The thread-local hazard: a coroutine suspended on one thread may be
+ * entered again on another.  A compiler that computed a thread-local's
+ * address before a switch may reuse it after the switch, and in code that
+ * has moved to another thread that is the old thread's state.  Hence one
+ * rule in the core: a function that reads the state after a switch gets it
+ * from costack__thread(), which is not inlined and is fenced, so the
+ * address is computed afresh; only a function whose switch is its last act
+ * (costack_enter, costack_yield) or that makes none reads it inline
+ * (thread_here() in coroutine.c), and such functions are never inlined
+ * into others.  costack.h tells users the same about their own
+ * thread-locals.
+ */
 typedef struct CostackThread {
     CostackCoroutine *current; /* the running coroutine, or &leader */
     CostackCoroutine leader;
@@ -99,7 +112,7 @@ typedef struct CostackThread {
 } CostackThread;
 
 /* The calling thread's state, initialised on first use.  Not inlined and
- * fenced so a compiler never reuses a TLS address from before a switch. */
+ * fenced: see the hazard above. */
 CostackThread *costack__thread(void);
 
 /* The body every coroutine's stack runs: entry functions, one after the

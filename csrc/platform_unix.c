@@ -54,42 +54,34 @@ void costack__mutex_unlock_pool(void)
     pthread_mutex_unlock(&pool_mutex);
 }
 
-size_t costack__page_size(void)
+size_t costack__platform_page_size(void)
 {
-    static size_t page;
-    size_t p = costack__atomic_load(&page);
-    if (!p) {
-        long v = sysconf(_SC_PAGESIZE);
-        p = v > 0 ? (size_t)v : 4096;
-        costack__atomic_store(&page, p);
-    }
-    return p;
+    long v = sysconf(_SC_PAGESIZE);
+    return v > 0 ? (size_t)v : 4096;
+}
+
+int costack__platform_resident(const char *addr, size_t n,
+                               unsigned char *resident)
+{
+    size_t i;
+#if defined(__linux__)
+    if (mincore((void *)addr, n * costack__page_size(), resident) != 0)
+        return -1;
+#else
+    /* The BSDs and macOS declare the vector as char. */
+    if (mincore((void *)addr, n * costack__page_size(), (char *)resident) != 0)
+        return -1;
+#endif
+    /* Bit 0 is residency; the other bits carry other information. */
+    for (i = 0; i < n; i++)
+        resident[i] &= 1;
+    return 0;
 }
 
 /* ---- stack overflow reporting -------------------------------------- */
 
 static struct sigaction prev_segv, prev_bus;
 static pthread_once_t fault_once = PTHREAD_ONCE_INIT;
-
-static size_t put_str(char *buf, size_t at, const char *s)
-{
-    while (*s)
-        buf[at++] = *s++;
-    return at;
-}
-
-static size_t put_num(char *buf, size_t at, uintptr_t v, unsigned base)
-{
-    char tmp[32];
-    size_t n = 0;
-    do {
-        tmp[n++] = "0123456789abcdef"[v % base];
-        v /= base;
-    } while (v);
-    while (n)
-        buf[at++] = tmp[--n];
-    return at;
-}
 
 static void reset_and_return(int sig, siginfo_t *info)
 {
@@ -115,13 +107,8 @@ static void on_fault(int sig, siginfo_t *info, void *uctx)
     if (co && co->state != COSTACK_LEADER && co->stack.guard &&
         addr >= co->stack.guard &&
         addr < co->stack.guard + co->stack.guard_size) {
-        char msg[160];
-        size_t n = 0;
-        n = put_str(msg, n, "costack: coroutine stack overflow (coroutine 0x");
-        n = put_num(msg, n, (uintptr_t)co, 16);
-        n = put_str(msg, n, ", stack ");
-        n = put_num(msg, n, co->stack.size, 10);
-        n = put_str(msg, n, " bytes)\n");
+        char msg[COSTACK_OVERFLOW_MESSAGE_MAX];
+        size_t n = costack__overflow_message(msg, co);
         if (write(2, msg, n) < 0) {
             /* nothing better to do while dying */
         }

@@ -42,17 +42,11 @@ void costack__mutex_unlock_pool(void)
     ReleaseSRWLockExclusive(&pool_mutex);
 }
 
-size_t costack__page_size(void)
+size_t costack__platform_page_size(void)
 {
-    static size_t page;
-    size_t p = costack__atomic_load(&page);
-    if (!p) {
-        SYSTEM_INFO si;
-        GetSystemInfo(&si);
-        p = si.dwPageSize ? (size_t)si.dwPageSize : 4096;
-        costack__atomic_store(&page, p);
-    }
-    return p;
+    SYSTEM_INFO si;
+    GetSystemInfo(&si);
+    return si.dwPageSize ? (size_t)si.dwPageSize : 4096;
 }
 
 /* Windows has no per-process limit on mappings like Linux's
@@ -63,30 +57,26 @@ size_t costack__platform_pool_cap(void)
     return (size_t)-1;
 }
 
-/* The lowest page of the fiber's stack that is in the process's working
- * set (QueryWorkingSetEx: a committed page that was never touched is not)
- * is the deepest the stack went; the mincore of Windows.  Not the committed
- * part: Windows commits a fiber stack as it grows, but Wine commits it
- * whole at creation. */
-size_t costack__stack_high_water(const CostackStack *st)
+/* A page of a fiber's stack is resident when it is in the process's
+ * working set (QueryWorkingSetEx: a committed page that was never touched
+ * is not).  Not "committed": Windows commits a fiber stack as it grows,
+ * but Wine commits it whole at creation. */
+int costack__platform_resident(const char *addr, size_t n,
+                               unsigned char *resident)
 {
-    size_t page = costack__page_size();
-    size_t pages = st->size / page, done = 0;
-    PSAPI_WORKING_SET_EX_INFORMATION info[64]; /* 1 KiB of our caller's stack */
+    PSAPI_WORKING_SET_EX_INFORMATION info[64]; /* 1 KiB of the caller's stack */
+    size_t page = costack__page_size(), done = 0, i;
 
-    if (!st->lo)
-        return 0;
-    while (done < pages) {
-        size_t n = pages - done < 64 ? pages - done : 64, i;
-        for (i = 0; i < n; i++)
-            info[i].VirtualAddress = st->lo + (done + i) * page;
+    while (done < n) {
+        size_t k = n - done < 64 ? n - done : 64;
+        for (i = 0; i < k; i++)
+            info[i].VirtualAddress = (void *)(addr + (done + i) * page);
         if (!K32QueryWorkingSetEx(GetCurrentProcess(), info,
-                                  (DWORD)(n * sizeof(info[0]))))
-            return 0;
-        for (i = 0; i < n; i++)
-            if (info[i].VirtualAttributes.Valid)
-                return (pages - done - i) * page;
-        done += n;
+                                  (DWORD)(k * sizeof(info[0]))))
+            return -1;
+        for (i = 0; i < k; i++)
+            resident[done + i] = info[i].VirtualAttributes.Valid ? 1 : 0;
+        done += k;
     }
     return 0;
 }
@@ -101,26 +91,6 @@ static DWORD thread_slot = TLS_OUT_OF_INDEXES;
 static INIT_ONCE process_once = INIT_ONCE_STATIC_INIT;
 
 /* ---- stack overflow reporting ------------------------------------------ */
-
-static size_t put_str(char *buf, size_t at, const char *s)
-{
-    while (*s)
-        buf[at++] = *s++;
-    return at;
-}
-
-static size_t put_num(char *buf, size_t at, uintptr_t v, unsigned base)
-{
-    char tmp[32];
-    size_t n = 0;
-    do {
-        tmp[n++] = "0123456789abcdef"[v % base];
-        v /= base;
-    } while (v);
-    while (n)
-        buf[at++] = tmp[--n];
-    return at;
-}
 
 static char *fault_stack_pointer(const CONTEXT *ctx, char *fallback)
 {
@@ -165,14 +135,9 @@ static LONG CALLBACK on_exception(EXCEPTION_POINTERS *ep)
     if (co && co->state != COSTACK_LEADER && co->stack.map &&
         sp >= (char *)co->stack.map &&
         sp < (char *)co->stack.map + co->stack.map_size) {
-        char msg[160];
-        size_t n = 0;
+        char msg[COSTACK_OVERFLOW_MESSAGE_MAX];
+        size_t n = costack__overflow_message(msg, co);
         DWORD written;
-        n = put_str(msg, n, "costack: coroutine stack overflow (coroutine 0x");
-        n = put_num(msg, n, (uintptr_t)co, 16);
-        n = put_str(msg, n, ", stack ");
-        n = put_num(msg, n, co->stack.size, 10);
-        n = put_str(msg, n, " bytes)\n");
         WriteFile(GetStdHandle(STD_ERROR_HANDLE), msg, (DWORD)n, &written,
                   NULL);
         /* Die of the original exception, as an unhandled one would, but

@@ -27,9 +27,6 @@
  * use all but a reserve of them (5000, as QEMU leaves), and past that
  * costack__stack_map fails with ENOMEM instead of starving the rest of the
  * process (malloc, thread stacks, dlopen) of mappings.
- *
- * High-water marks come from mincore: a stack page that was never touched
- * was never faulted in, so the lowest resident page is the deepest use.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -457,32 +454,4 @@ void costack__stack_unmap(CostackStack *st)
         own_unmap(st);
     st->map = NULL;
     st->owner = NULL;
-}
-
-size_t costack__stack_high_water(const CostackStack *st)
-{
-    size_t page = costack__page_size();
-    size_t pages = st->size / page;
-    size_t done = 0;
-#if defined(__linux__)
-    unsigned char vec[256];
-#else
-    char vec[256];
-#endif
-
-    if (!st->lo)
-        return 0;
-    /* From the bottom up: the first resident page is the deepest touched
-     * (a large frame may skip pages, so the top-down run could stop short). */
-    while (done < pages) {
-        size_t n = pages - done < sizeof(vec) ? pages - done : sizeof(vec);
-        size_t i;
-        if (mincore(st->lo + done * page, n * page, vec) != 0)
-            return 0;
-        for (i = 0; i < n; i++)
-            if (vec[i] & 1)
-                return (pages - done - i) * page;
-        done += n;
-    }
-    return 0;
 }

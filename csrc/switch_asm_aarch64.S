@@ -1,23 +1,31 @@
 /*
- * switch_asm_aarch64.S - the asm backend's switch and the first frame of
- * every coroutine stack, for aarch64 AAPCS64 (see switch_asm.h for the
- * design, backend_asm.c for how a stack starts).
+ * switch_asm_aarch64.S - the asm backend's switch and the first frame of a
+ * new coroutine stack, for aarch64 AAPCS64 (switch_asm.h has the design,
+ * backend_asm.c maps the stacks).
+ *
+ * The frame, at a saved stack pointer S (160 bytes, the same for both sides
+ * of every switch and for a new stack's first frame):
+ *
+ *   S+144 d14, d15    S+96  d8, d9      S+48  x25, x26
+ *   S+128 d12, d13    S+88  x30         S+32  x23, x24
+ *   S+112 d10, d11    S+80  x29         S+16  x21, x22
+ *                     S+64  x27, x28    S+0   x19, x20
+ *
+ * x30 is where the side resumes (a new stack: the trampoline); x29 is 0 on
+ * a new stack, so frame-pointer walks end there; x19 carries a new stack's
+ * coroutine to the trampoline.
  */
-#if defined(__aarch64__) && defined(__ELF__)
+#if !defined(__ELF__) || !defined(__aarch64__)
+#error "switch_asm_aarch64.S is written for aarch64 ELF targets; build another backend (csrc/sources.txt)"
+#endif
+#include "switch_asm.h"
+
 	.text
 
 /*
- * void costack__asm_enter(CostackCtx **slot)
- * void costack__asm_yield(CostackCtx **slot)
- *
- * The switch.  Store what AAPCS64 says a call preserves (x19-x29, the
+ * SWITCH_STACKS: store what AAPCS64 says a call preserves (x19-x29, the
  * return address in x30, d8-d15) on the running stack, swap the stack
- * pointer with *slot (a stack pointer an earlier switch stored, or a new
- * stack's first frame) and load the same things in the same layout.  The
- * return is a `br`, not a `ret`: see switch_asm.h.
- *
- * Frame at a saved stack pointer S (160 bytes): x19-x28 at S+0..S+72,
- * x29 at S+80, x30 at S+88, d8-d15 at S+96..S+152.
+ * pointer with *slot (x0) and load the other side's frame.
  *
  * Both sides' frames have the same layout, so the CFI below stays true
  * across the stack swap.  Scratch registers: x2, x3 (x4 is left to
@@ -56,11 +64,10 @@
 	.cfi_offset d13, -24
 	.cfi_offset d14, -16
 	.cfi_offset d15, -8
-	mov x2, sp
-	ldr x3, [x0]
-	str x2, [x0]
-	mov sp, x3
-	/* Now on the other side's stack. */
+	mov x2, sp		/* x2 = our frame */
+	ldr x3, [x0]		/* x3 = the other side's frame */
+	str x2, [x0]		/* *slot = our frame */
+	mov sp, x3		/* onto the other side's stack */
 	ldp x19, x20, [sp, #0]
 	ldp x21, x22, [sp, #16]
 	ldp x23, x24, [sp, #32]
@@ -95,21 +102,18 @@
 .endm
 
 /*
- * The switch, twice: costack__asm_enter for entering a coroutine,
- * costack__asm_yield for going back to its resumer, so that each copy's
- * closing branch has one usual target (see switch_asm_x86_64.S).
+ * void costack__asm_enter(CostackCtx **slot)
+ * void costack__asm_yield(CostackCtx **slot)
+ *
+ * The switch, one copy per direction, so that each copy's closing branch
+ * has one usual target.  It leaves with `br`, not `ret` (switch_asm.h says
+ * why).
  */
 .macro SWITCH_FUNCTION name
-	.p2align 4
-	.globl \name
-	.hidden \name
-	.type \name, %function
-\name:
-	.cfi_startproc
+	FUNCTION \name
 	SWITCH_STACKS
-	br x30
-	.cfi_endproc
-	.size \name, .-\name
+	br x30			/* continue the other side */
+	END_FUNCTION \name
 .endm
 
 	SWITCH_FUNCTION costack__asm_enter
@@ -122,12 +126,7 @@
  * side's stack, with its registers back, call costack__coroutine_exited(co)
  * (which may free the stack we just left), then continue that side.
  */
-	.p2align 4
-	.globl costack__asm_exit
-	.hidden costack__asm_exit
-	.type costack__asm_exit, %function
-costack__asm_exit:
-	.cfi_startproc
+	FUNCTION costack__asm_exit
 	mov x4, x1
 	SWITCH_STACKS
 	stp x29, x30, [sp, #-16]!
@@ -141,12 +140,35 @@ costack__asm_exit:
 	.cfi_restore x29
 	.cfi_restore x30
 	br x30
-	.cfi_endproc
-	.size costack__asm_exit, .-costack__asm_exit
+	END_FUNCTION costack__asm_exit
 
 /*
- * The first continuation of every coroutine stack.  A new stack's first
- * frame (backend_asm.c) makes costack__asm_enter branch here with sp at
+ * CostackCtx *costack__asm_first_frame(char *top, CostackCoroutine *co)
+ *
+ * Write a new stack's first frame (the layout above) just below top and
+ * return its address: the stack pointer that the first costack__asm_enter
+ * into the coroutine loads.  Every register zero but x19 (co) and x30 (the
+ * trampoline).
+ */
+	FUNCTION costack__asm_first_frame
+	sub x0, x0, #160	/* S = top - 160 */
+	stp x1, xzr, [x0, #0]	/* x19 = co, x20 */
+	stp xzr, xzr, [x0, #16]	/* x21, x22 */
+	stp xzr, xzr, [x0, #32]	/* x23, x24 */
+	stp xzr, xzr, [x0, #48]	/* x25, x26 */
+	stp xzr, xzr, [x0, #64]	/* x27, x28 */
+	adr x2, costack__asm_trampoline
+	stp xzr, x2, [x0, #80]	/* x29 = 0, x30 = the trampoline */
+	stp xzr, xzr, [x0, #96]	/* d8, d9 */
+	stp xzr, xzr, [x0, #112]	/* d10, d11 */
+	stp xzr, xzr, [x0, #128]	/* d12, d13 */
+	stp xzr, xzr, [x0, #144]	/* d14, d15 */
+	ret
+	END_FUNCTION costack__asm_first_frame
+
+/*
+ * The first continuation of every coroutine stack: the first
+ * costack__asm_enter into a new stack branches here with sp at
  * the top of the stack and the coroutine in x19.  It calls
  * costack__coroutine_main(co), which never returns: it yields and is
  * entered again through costack__asm_enter.
@@ -155,12 +177,7 @@ costack__asm_exit:
  * function, so DWARF unwinders stop here, and x29/x30 are zero, so
  * frame-pointer walkers stop too.
  */
-	.p2align 4
-	.globl costack__asm_trampoline
-	.hidden costack__asm_trampoline
-	.type costack__asm_trampoline, %function
-costack__asm_trampoline:
-	.cfi_startproc
+	FUNCTION costack__asm_trampoline
 	.cfi_undefined x30
 	hint #36		/* bti j: reached by br */
 	mov x0, x19
@@ -168,8 +185,7 @@ costack__asm_trampoline:
 	mov x30, #0
 	bl costack__coroutine_main
 	brk #1
-	.cfi_endproc
-	.size costack__asm_trampoline, .-costack__asm_trampoline
+	END_FUNCTION costack__asm_trampoline
 
 /*
  * No .note.gnu.property marking this file BTI compatible, on purpose: the
@@ -178,4 +194,3 @@ costack__asm_trampoline:
  * links costack.  (The trampoline's `bti j` costs nothing.)
  */
 	.section .note.GNU-stack, "", %progbits
-#endif

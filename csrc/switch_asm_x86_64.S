@@ -1,93 +1,86 @@
 /*
- * switch_asm_x86_64.S - the asm backend's switch and the first frame of
- * every coroutine stack, for x86-64 System V (see switch_asm.h for the
- * design, backend_asm.c for how a stack starts).
+ * switch_asm_x86_64.S - the asm backend's switch and the first frame of a
+ * new coroutine stack, for x86-64 System V (switch_asm.h has the design,
+ * backend_asm.c maps the stacks).
+ *
+ * The frame, at a saved stack pointer S (64 bytes, the same for both sides
+ * of every switch and for a new stack's first frame):
+ *
+ *   S+56  return address    where the side resumes (a new stack: the
+ *                           trampoline)
+ *   S+48  rbp               0 on a new stack: frame-pointer walks end there
+ *   S+40  rbx               a new stack: the coroutine, for the trampoline
+ *   S+32  r12
+ *   S+24  r13
+ *   S+16  r14
+ *   S+8   r15
+ *   S+4   x87 control word  (2 bytes, then 2 bytes of padding)
+ *   S+0   MXCSR             (4 bytes)
+ *
+ * The floating-point control state is callee-saved in the System V ABI.
  */
-#if defined(__x86_64__) && defined(__ELF__)
+#if !defined(__ELF__) || !defined(__x86_64__)
+#error "switch_asm_x86_64.S is written for x86-64 ELF targets; build another backend (csrc/sources.txt)"
+#endif
+#include "switch_asm.h"
+
 	.text
 
+/* A push and a pop of a callee-saved register, with their CFI. */
+.macro PUSH reg
+	pushq %\reg
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset \reg, 0
+.endm
+.macro POP reg
+	popq %\reg
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore \reg
+.endm
+
 /*
- * void costack__asm_enter(CostackCtx **slot)
- * void costack__asm_yield(CostackCtx **slot)
- *
- * The switch.  Push what the ABI says a call preserves (rbp, rbx, r12-r15,
- * MXCSR and the x87 control word) on the running stack, swap the stack
- * pointer with *slot (a stack pointer an earlier switch stored, or a new
- * stack's first frame) and pop the same things in the same layout.  The
- * return is a `pop; jmp`, not a `ret`: see switch_asm.h.
- *
- * Frame at a saved stack pointer S:
- *   S+0 MXCSR (4 bytes), S+4 x87 control word (2 bytes), S+8 r15,
- *   S+16 r14, S+24 r13, S+32 r12, S+40 rbx, S+48 rbp, S+56 return address.
- * The floating-point control state is reloaded only when its control bits
- * differ from the side switching out (a reload costs several times the
- * compare).  Reading it is not free either: stmxcsr waits for the SSE work
- * in flight, and the control state is most of 3 ns of a 9 ns round trip
- * here; the System V ABI makes it callee-saved, so it stays.
- *
- * Both sides' frames have the same layout, so the CFI below stays true
- * across the stack swap: an unwinder stopped inside sees the frame of
- * whichever side the stack pointer belongs to.
- *
+ * SWITCH_STACKS: save the running side's frame, swap the stack pointer with
+ * *slot (rdi), restore the other side's frame, all but its return address.
  * Scratch registers: rax, rcx, rdx, r8 (r11 is left to costack__asm_exit).
+ *
+ * Both sides' frames have the same layout, so the CFI stays true across
+ * the swap: an unwinder stopped inside sees the frame of whichever side the
+ * stack pointer belongs to.
  */
 .macro SWITCH_STACKS
-	pushq %rbp
+	PUSH rbp			/* S+48 */
+	PUSH rbx			/* S+40 */
+	PUSH r12			/* S+32 */
+	PUSH r13			/* S+24 */
+	PUSH r14			/* S+16 */
+	PUSH r15			/* S+8 */
+	subq $8, %rsp			/* S+0: room for the control state */
 	.cfi_adjust_cfa_offset 8
-	.cfi_rel_offset rbp, 0
-	pushq %rbx
-	.cfi_adjust_cfa_offset 8
-	.cfi_rel_offset rbx, 0
-	pushq %r12
-	.cfi_adjust_cfa_offset 8
-	.cfi_rel_offset r12, 0
-	pushq %r13
-	.cfi_adjust_cfa_offset 8
-	.cfi_rel_offset r13, 0
-	pushq %r14
-	.cfi_adjust_cfa_offset 8
-	.cfi_rel_offset r14, 0
-	pushq %r15
-	.cfi_adjust_cfa_offset 8
-	.cfi_rel_offset r15, 0
-	subq $8, %rsp
-	.cfi_adjust_cfa_offset 8
-	stmxcsr (%rsp)
-	fnstcw 4(%rsp)
-	movq %rsp, %rax
-	movq (%rdi), %rsp
-	movq %rax, (%rdi)
-	/* Now on the other side's stack; rax points at the frame we left. */
-	movl (%rax), %ecx
-	xorl (%rsp), %ecx
-	andl $-64, %ecx			/* MXCSR bits 0-5 are status flags */
-	movzwl 4(%rax), %edx
-	movzwl 4(%rsp), %r8d
+	stmxcsr (%rsp)			/* S+0: MXCSR */
+	fnstcw 4(%rsp)			/* S+4: x87 control word */
+	movq %rsp, %rax			/* rax = our frame */
+	movq (%rdi), %rsp		/* onto the other side's frame */
+	movq %rax, (%rdi)		/* *slot = our frame */
+	/* Reload the control state only when its control bits differ from
+	 * ours: a reload (ldmxcsr, fldcw) costs several times the compare. */
+	movl (%rax), %ecx		/* our MXCSR */
+	xorl (%rsp), %ecx		/* ^ theirs */
+	andl $-64, %ecx			/* bits 0-5 are status flags: ignore */
+	movzwl 4(%rax), %edx		/* our control word */
+	movzwl 4(%rsp), %r8d		/* theirs */
 	xorl %r8d, %edx
-	orl %edx, %ecx
+	orl %edx, %ecx			/* any difference at all? */
 	.cfi_remember_state
-	jnz 2f
+	jnz 2f				/* yes: RELOAD_FP_CONTROL, then 1: */
 1:
-	addq $8, %rsp
+	addq $8, %rsp			/* past the control state */
 	.cfi_adjust_cfa_offset -8
-	popq %r15
-	.cfi_adjust_cfa_offset -8
-	.cfi_restore r15
-	popq %r14
-	.cfi_adjust_cfa_offset -8
-	.cfi_restore r14
-	popq %r13
-	.cfi_adjust_cfa_offset -8
-	.cfi_restore r13
-	popq %r12
-	.cfi_adjust_cfa_offset -8
-	.cfi_restore r12
-	popq %rbx
-	.cfi_adjust_cfa_offset -8
-	.cfi_restore rbx
-	popq %rbp
-	.cfi_adjust_cfa_offset -8
-	.cfi_restore rbp
+	POP r15
+	POP r14
+	POP r13
+	POP r12
+	POP rbx
+	POP rbp				/* rsp now at S+56, the return address */
 .endm
 
 /* The rarely taken reload of the floating-point control state, placed
@@ -101,27 +94,23 @@
 .endm
 
 /*
- * The switch, twice: costack__asm_enter for entering a coroutine,
- * costack__asm_yield for going back to its resumer.  The same code, but
- * each copy's closing jump then has one usual target instead of two in
- * turn, which the branch predictor gets right more often (measured here:
- * 5.9 -> 4.3 ns per enter+yield round trip, without the control state).
+ * void costack__asm_enter(CostackCtx **slot)
+ * void costack__asm_yield(CostackCtx **slot)
+ *
+ * The switch, one copy per direction: the same code, but each copy's
+ * closing jump then has one usual target instead of two in turn, which the
+ * branch predictor gets right more often.  It leaves with `pop; jmp`, not
+ * `ret` (switch_asm.h says why).
  */
 .macro SWITCH_FUNCTION name
-	.p2align 4
-	.globl \name
-	.hidden \name
-	.type \name, @function
-\name:
-	.cfi_startproc
+	FUNCTION \name
 	SWITCH_STACKS
-	popq %rcx
+	popq %rcx			/* the other side's return address */
 	.cfi_adjust_cfa_offset -8
 	.cfi_register rip, rcx
-	jmpq *%rcx
+	jmpq *%rcx			/* continue it */
 	RELOAD_FP_CONTROL
-	.cfi_endproc
-	.size \name, .-\name
+	END_FUNCTION \name
 .endm
 
 	SWITCH_FUNCTION costack__asm_enter
@@ -130,59 +119,73 @@
 /*
  * void costack__asm_exit(CostackCtx **slot, CostackCoroutine *co)
  *
- * The switch, for a coroutine that terminated: once on the other
- * side's stack, with its registers back, call costack__coroutine_exited(co)
+ * The switch, for a coroutine that terminated: once on the other side's
+ * stack, with its registers back, call costack__coroutine_exited(co)
  * (which may free the stack we just left), then continue that side.
  */
-	.p2align 4
-	.globl costack__asm_exit
-	.hidden costack__asm_exit
-	.type costack__asm_exit, @function
-costack__asm_exit:
-	.cfi_startproc
-	movq %rsi, %r11
+	FUNCTION costack__asm_exit
+	movq %rsi, %r11			/* co, past SWITCH_STACKS */
 	SWITCH_STACKS
 	/* rsp is at the return address, as at a function's entry. */
-	subq $8, %rsp
+	subq $8, %rsp			/* align the stack for the call */
 	.cfi_adjust_cfa_offset 8
 	movq %r11, %rdi
 	call costack__coroutine_exited@PLT
 	addq $8, %rsp
 	.cfi_adjust_cfa_offset -8
-	popq %rcx
+	popq %rcx			/* the other side's return address */
 	.cfi_adjust_cfa_offset -8
 	.cfi_register rip, rcx
-	jmpq *%rcx
+	jmpq *%rcx			/* continue it */
 	RELOAD_FP_CONTROL
-	.cfi_endproc
-	.size costack__asm_exit, .-costack__asm_exit
+	END_FUNCTION costack__asm_exit
 
 /*
- * The first continuation of every coroutine stack.  A new stack's first
- * frame (backend_asm.c) makes costack__asm_enter jump here with rsp at the
- * top of the stack and the coroutine in rbx.  It calls
- * costack__coroutine_main(co), which never returns: it yields and is
- * entered again through costack__asm_enter.
+ * CostackCtx *costack__asm_first_frame(char *top, CostackCoroutine *co)
+ *
+ * Write a new stack's first frame (the layout above) just below top, and
+ * return its address: the stack pointer that the first costack__asm_enter
+ * into the coroutine loads.  Callee-saved registers are zero but rbx (co),
+ * the control state is the calling thread's (a coroutine starts with the
+ * floating-point settings of the thread that created it, as a new thread
+ * does), and the return address is the trampoline.
+ */
+	FUNCTION costack__asm_first_frame
+	leaq -64(%rdi), %rax		/* S = top - 64 */
+	xorl %ecx, %ecx
+	movq %rcx, 0(%rax)		/* control state and padding */
+	movq %rcx, 8(%rax)		/* r15 */
+	movq %rcx, 16(%rax)		/* r14 */
+	movq %rcx, 24(%rax)		/* r13 */
+	movq %rcx, 32(%rax)		/* r12 */
+	movq %rsi, 40(%rax)		/* rbx = co */
+	movq %rcx, 48(%rax)		/* rbp = 0 */
+	leaq costack__asm_trampoline(%rip), %rdx
+	movq %rdx, 56(%rax)		/* return address */
+	stmxcsr 0(%rax)			/* MXCSR */
+	fnstcw 4(%rax)			/* x87 control word */
+	ret
+	END_FUNCTION costack__asm_first_frame
+
+/*
+ * The first continuation of every coroutine stack: the first
+ * costack__asm_enter into a new stack jumps here with rsp at its top and
+ * the coroutine in rbx.  costack__coroutine_main(co) never returns: it
+ * yields, and is entered again through costack__asm_enter.
  *
  * Unwinding: the return address (rip) is marked undefined for the whole
- * function, so DWARF unwinders (libgcc's _Unwind_Backtrace behind glibc's
- * backtrace() and Rust's std::backtrace, gdb) stop here, and rbp is zero,
- * so frame-pointer walkers stop too.
+ * function, so DWARF unwinders (libgcc's behind glibc's backtrace() and
+ * Rust's std::backtrace, gdb) stop here, and rbp is zero, so frame-pointer
+ * walkers stop too.
  */
-	.p2align 4
-	.globl costack__asm_trampoline
-	.hidden costack__asm_trampoline
-	.type costack__asm_trampoline, @function
-costack__asm_trampoline:
-	.cfi_startproc
+	FUNCTION costack__asm_trampoline
 	.cfi_undefined rip
 	endbr64
-	movq %rbx, %rdi
-	xorl %ebp, %ebp
+	movq %rbx, %rdi			/* co */
+	xorl %ebp, %ebp			/* no frame above this one */
 	call costack__coroutine_main@PLT
-	ud2
-	.cfi_endproc
-	.size costack__asm_trampoline, .-costack__asm_trampoline
+	ud2				/* never reached */
+	END_FUNCTION costack__asm_trampoline
 
 /*
  * No .note.gnu.property marking this file IBT or SHSTK compatible, on
@@ -192,4 +195,3 @@ costack__asm_trampoline:
  * program that links costack.  (endbr64 in the trampoline costs nothing.)
  */
 	.section .note.GNU-stack, "", @progbits
-#endif

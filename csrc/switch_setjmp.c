@@ -1,21 +1,19 @@
 /*
- * switch_setjmp.c - what the backends that switch with _setjmp/_longjmp share
- * (the switch itself is in switch_setjmp.h), for the backends that
- * bootstrap stacks with makecontext or with a signal.  _setjmp does not save
- * the signal mask, so a switch makes no system call.
+ * switch_setjmp.c - what the backends that switch with _setjmp/_longjmp
+ * (ucontext, sigaltstack) share besides the switches of switch_setjmp.h:
+ * their context objects and stacks.
  */
 
-/* glibc's fortified longjmp (__longjmp_chk) aborts with "longjmp causes
- * uninitialized stack frame" whenever the target stack lies below the
- * current one, which between coroutine stacks is half the time.  The cc
- * crate passes CFLAGS from the environment, so undo it here, in the file. */
+/* No fortified longjmp, and glibc's _setjmp/_longjmp declarations: see
+ * switch_setjmp.h.  Undone here, in the file, because builds pass CFLAGS
+ * from the environment. */
 #undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
 
+#include "backend.h"
 #include "platform.h"
-#include "switch_setjmp.h"
 
 int costack__setjmp_prepare(CostackCoroutine *co, size_t stack_size)
 {

@@ -1,27 +1,28 @@
 /*
- * switch_setjmp.h - the context shared by the backends that switch with
- * _setjmp/_longjmp (ucontext, sigaltstack): they differ only in how they
- * get onto a new stack the first time.  switch_setjmp.c does the rest.
+ * switch_setjmp.h - the switches (backend.h's contract) of the backends
+ * that switch with _setjmp/_longjmp: ucontext and sigaltstack, which differ
+ * only in how they first get onto a new stack.  switch_setjmp.c has what
+ * they share besides.  Included by backend.h only.
  *
- * backend.h includes this file when COSTACK_BACKEND_SETJMP is defined: the
- * three switches of backend.h are macros here, so that _setjmp is called
- * from costack_enter and costack_yield themselves.  A switch function of
- * its own would be one frame more: its `ret`, after the _longjmp from the
- * other stack, goes to a return address the CPU's return-stack predictor
- * does not hold, as the `ret` of costack_enter or costack_yield after it
- * does; one mispredicted return per switch less (benches/perf.c: a round
- * trip 64.9 -> 53.1 ns, ucontext).  Every file that includes this one
- * undefines _FORTIFY_SOURCE (see switch_setjmp.c) and defines _GNU_SOURCE
- * (glibc declares _setjmp and _longjmp only then under -std=c99).
+ * The switches are macros, so that _setjmp is called from costack_enter
+ * and costack_yield themselves: a function that calls setjmp is never
+ * inlined, and a switch function's `ret`, after a _longjmp from another
+ * stack, goes to an address the return-stack predictor does not hold.
+ *
+ * The value passed to _longjmp tells the side that lands what happened
+ * (backend.h): COSTACK_SWITCHED, or COSTACK_EXITED when the coroutine it
+ * entered terminated, which that side then releases (backend.h: the exit switch
+ * releases on arrival).  _setjmp does not save the signal mask, so a
+ * switch makes no system call.
+ *
+ * Every file that includes backend.h defines _GNU_SOURCE (glibc declares _setjmp and
+ * _longjmp only then under -std=c99) and undefines _FORTIFY_SOURCE: glibc's
+ * fortified longjmp aborts ("longjmp causes uninitialized stack frame")
+ * whenever the target stack lies below the current one, which between
+ * coroutine stacks is half the time.
  */
 #ifndef COSTACK_SWITCH_SETJMP_H
 #define COSTACK_SWITCH_SETJMP_H
-
-/* build.rs defines it for every file; the backend files include this
- * header, so that they also build alone. */
-#ifndef COSTACK_BACKEND_SETJMP
-#define COSTACK_BACKEND_SETJMP 1
-#endif
 
 #include <setjmp.h>
 
@@ -35,27 +36,32 @@ struct CostackCtx {
  * left allocated. */
 int costack__setjmp_prepare(CostackCoroutine *co, size_t stack_size);
 
-/* Save the running context in from and continue to; "returns" when some
- * thread switches back to from.  The caller's locals that the switch must
- * keep are not changed between the _setjmp and the jump back. */
-#define COSTACK_SETJMP_SWITCH(from, to)        \
-    do {                                       \
-        if (!_setjmp((from)->ctx->env))        \
-            _longjmp((to)->ctx->env, 1);       \
+/* setjmp may only be called as a whole controlling expression (C99
+ * 7.13.1.1), hence the switch statement.  from and to are not changed
+ * between the _setjmp and the _longjmp that comes back. */
+#define costack__backend_enter(from, to)                        \
+    do {                                                        \
+        switch (_setjmp((from)->ctx->env)) {                    \
+        case 0:                                                 \
+            _longjmp((to)->ctx->env, COSTACK_SWITCHED);         \
+        case COSTACK_EXITED:                                    \
+            costack__coroutine_exited(to);                      \
+            break;                                              \
+        default:                                                \
+            break;                                              \
+        }                                                       \
     } while (0)
 
-/* backend.h's three switches. */
-#define costack__backend_enter(from, to)              \
-    do {                                              \
-        COSTACK_SETJMP_SWITCH(from, to);              \
-        if ((to)->state == COSTACK_TERMINATED)        \
-            costack__coroutine_exited(to);            \
+#define costack__backend_yield(from, to)                        \
+    do {                                                        \
+        if (!_setjmp((from)->ctx->env))                         \
+            _longjmp((to)->ctx->env, COSTACK_SWITCHED);         \
     } while (0)
-#define costack__backend_yield(from, to) COSTACK_SETJMP_SWITCH(from, to)
-#define costack__backend_exit(from, to) COSTACK_SETJMP_SWITCH(from, to)
 
-/* The rest of the backend interface (backend.h includes this file back
- * when the define is set, which the include guard makes a no-op). */
-#include "backend.h"
+#define costack__backend_exit(from, to)                         \
+    do {                                                        \
+        if (!_setjmp((from)->ctx->env))                         \
+            _longjmp((to)->ctx->env, COSTACK_EXITED);           \
+    } while (0)
 
 #endif /* COSTACK_SWITCH_SETJMP_H */
