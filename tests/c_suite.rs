@@ -1,8 +1,13 @@
 //! Drives the C test suite (`tests/c/`) from `cargo test`: compiles it
 //! against the public headers as C99 and as C++11 (`-Wall -Wextra -Werror`),
-//! links it with the crate's staticlib `libcostack.a`, runs both builds and
-//! fails with the suite's output if any case failed.  Also compiles and runs
-//! the README's C example with the README's own command.
+//! links it with the C core this build of the crate uses, runs both builds
+//! and fails with the suite's output if any case failed.  Also compiles and
+//! runs the README's C example with the README's own command.
+//!
+//! The core is the static library `build.rs` compiled into `OUT_DIR`
+//! (`libcostack.a`, the C core alone), linked with the system libraries
+//! `csrc/sources.txt` names; with the `system` feature, the installed
+//! library, as `pkg-config --libs --static costack` gives it.
 //!
 //! With `COSTACK_TEST_VALGRIND=1` the C build also runs under Valgrind
 //! memcheck (no errors, no definite or possible leaks allowed).  The cases
@@ -11,27 +16,6 @@
 //! (`--trace-children=no`), so they run natively and are still checked.
 //!
 //! Compilers: `CC` and `CXX` from the environment, or `cc` and `c++`.
-//!
-//! # Where the staticlib comes from
-//!
-//! `cargo test` builds the library with every crate type of `[lib]`, so the
-//! staticlib of this very build exists, but only in `target/<profile>/deps/`
-//! as `libcostack-<hash>.a`, next to this test's executable: cargo uplifts
-//! (copies to `target/<profile>/libcostack.a`) only what `cargo build`
-//! builds.  Checked empirically with cargo 1.95: after `cargo test --test
-//! c_suite` from a clean target directory, `deps/libcostack-<hash>.a` is
-//! there and `target/debug/libcostack.a` is not.  The uplifted file, when
-//! present, may come from an older `cargo build` with another backend, so it
-//! is not used.
-//!
-//! `deps/` can hold several `libcostack-<hash>.a` (one per feature set ever
-//! built).  We take the newest one that is not older than the C core the
-//! build script made for this build (`$OUT_DIR/libcostack_core.a`): the
-//! staticlib is always linked after the core it contains.  And because a
-//! stale pick would most likely differ in backend, the suite prints the
-//! backend it was linked with and we check it against `COSTACK_BACKEND`.
-//! Building the staticlib again from here (a nested `cargo build`) would be
-//! exact but would compile the crate and its dependencies a second time.
 #![cfg(target_os = "linux")]
 
 use std::env;
@@ -39,20 +23,6 @@ use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::SystemTime;
-
-/// What a C program linked with `libcostack.a` needs on Linux, as printed
-/// by `cargo rustc --lib -- --print native-static-libs` (Rust's std is in
-/// the staticlib).  The README and `costack.pc` list the same.
-const NATIVE_LIBS: &[&str] = &[
-    "-lgcc_s",
-    "-lutil",
-    "-lrt",
-    "-lpthread",
-    "-lm",
-    "-ldl",
-    "-lc",
-];
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -71,37 +41,45 @@ fn out_dir(what: &str) -> PathBuf {
     dir
 }
 
-fn mtime(p: &Path) -> SystemTime {
-    fs::metadata(p)
-        .and_then(|m| m.modified())
-        .unwrap_or(SystemTime::UNIX_EPOCH)
+/// The system libraries a program that links the static library adds, as
+/// `csrc/sources.txt` lists them for Unix (the line `unix libs ...`).
+fn platform_libs() -> Vec<String> {
+    let text =
+        fs::read_to_string(manifest_dir().join("csrc/sources.txt")).expect("read sources.txt");
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .find_map(|l| {
+            let mut words = l.split_whitespace();
+            (words.next() == Some("unix") && words.next() == Some("libs"))
+                .then(|| words.map(|w| format!("-l{w}")).collect())
+        })
+        .expect("csrc/sources.txt has a line `unix libs ...`")
 }
 
-/// The staticlib `cargo test` built for this run (see the module docs).
-fn staticlib() -> PathBuf {
-    let exe = env::current_exe().expect("current_exe");
-    let deps = exe.parent().expect("test executable has a directory");
-    let core = Path::new(env!("OUT_DIR")).join("libcostack_core.a");
-    let core_time = mtime(&core);
-    let mut candidates: Vec<PathBuf> = fs::read_dir(deps)
-        .expect("read the deps directory")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            name.starts_with("libcostack-") && name.ends_with(".a")
-        })
-        .filter(|p| mtime(p) >= core_time)
-        .collect();
-    candidates.sort_by_key(|p| mtime(p));
-    match candidates.pop() {
-        Some(p) => p,
-        None => panic!(
-            "no libcostack-*.a in {} at least as new as {}: cargo test should have built the \
-             staticlib there (crate-type \"staticlib\" in Cargo.toml)",
-            deps.display(),
-            core.display()
-        ),
+/// The C core build.rs compiled for this build of the crate.
+fn core_library() -> PathBuf {
+    let lib = Path::new(env!("OUT_DIR")).join("libcostack.a");
+    assert!(lib.exists(), "build.rs should have built {}", lib.display());
+    lib
+}
+
+/// What links the core into a C program: the library and what it needs.
+fn core_link_args() -> Vec<String> {
+    if cfg!(feature = "system") {
+        let out = run(Command::new("pkg-config").args(["--libs", "--static", "costack"]));
+        assert!(
+            out.status.success(),
+            "pkg-config --libs costack failed:\n{}",
+            show(&out)
+        );
+        return String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
     }
+    let mut args = vec![core_library().display().to_string()];
+    args.extend(platform_libs());
+    args
 }
 
 fn compiler(var: &str, default: &str) -> OsString {
@@ -141,8 +119,8 @@ fn build_suite(cc: &OsString, lang: &str, std: &str, exe: &Path) {
         .arg("-Iinclude")
         .args(&sources)
         .args(["-x", "none"])
-        .arg(staticlib())
-        .args(NATIVE_LIBS)
+        .args(core_link_args())
+        .arg("-lm")
         .arg("-o")
         .arg(exe);
     let out = run(&mut cmd);
@@ -165,7 +143,7 @@ fn check_suite(mut cmd: Command, what: &str) -> String {
     let expect = format!("costack C suite, backend {}", backend());
     assert!(
         stdout.lines().any(|l| l == expect),
-        "the staticlib linked is not the one for COSTACK_BACKEND={} (wanted a line {expect:?}):\n{text}",
+        "the core linked is not the one for COSTACK_BACKEND={} (wanted a line {expect:?}):\n{text}",
         backend()
     );
     assert!(
@@ -226,10 +204,12 @@ fn c_suite_as_cxx() {
     check_suite(Command::new(&exe), "C++ build");
 }
 
-/// The README's section "Using costack from C" shows a command that compiles
-/// and links `examples/c/hello.c` against `target/release/libcostack.a`, and
-/// what the program prints.  Run that very command (with this build's
-/// staticlib in place of the release one) and compare the output.
+/// The README's section "Using costack from C" shows `examples/c/hello.c`, a
+/// command that compiles it and links it with the library of a CMake build
+/// (`build/libcostack.a`), and what the program prints.  Run that very
+/// command, with this build's core in place of CMake's, and compare the
+/// output.  (CI also builds it against an installed costack, with pkg-config
+/// and with CMake's find_package.)
 #[test]
 fn readme_c_example() {
     let root = manifest_dir();
@@ -252,8 +232,8 @@ fn readme_c_example() {
     );
     let build = blocks
         .iter()
-        .find(|b| b.contains("examples/c/hello.c"))
-        .expect("a code block that compiles examples/c/hello.c");
+        .find(|b| b.contains("build/libcostack.a"))
+        .expect("a code block that links examples/c/hello.c with build/libcostack.a");
     // The command: the block's line that runs cc, with its continuations.
     let command: String = build
         .lines()
@@ -268,13 +248,24 @@ fn readme_c_example() {
         .collect::<Vec<_>>()
         .join(" ");
     assert!(
-        command.contains("target/release/libcostack.a") && command.contains("-o hello"),
+        command.contains("examples/c/hello.c") && command.contains("-o hello"),
         "unexpected README command: {command}"
     );
+    // It links the library and the libraries sources.txt names, no more.
+    let linked: Vec<&str> = command
+        .split_whitespace()
+        .filter(|w| w.starts_with("-l") || w.ends_with(".a"))
+        .collect();
+    let mut expected_libs = vec!["build/libcostack.a".to_string()];
+    expected_libs.extend(platform_libs());
+    assert_eq!(
+        linked, expected_libs,
+        "the README's command links other libraries than csrc/sources.txt names: {command}"
+    );
+
     let exe = out_dir("example").join("hello");
-    let lib = staticlib();
     let command = command
-        .replace("target/release/libcostack.a", lib.to_str().unwrap())
+        .replace("build/libcostack.a", &core_link_args().join(" "))
         .replace("-o hello", &format!("-o {}", exe.display()));
     let cc = compiler("CC", "cc");
     let out = run(Command::new("sh")
@@ -297,32 +288,11 @@ fn readme_c_example() {
     // The block after the command shows the output, line for line.
     let expected = blocks
         .iter()
-        .skip_while(|b| !b.contains("examples/c/hello.c"))
+        .skip_while(|b| !b.contains("build/libcostack.a"))
         .nth(1)
         .expect("a code block with hello's output after the command");
     let expected: Vec<&str> = expected.lines().skip(1).filter(|l| !l.is_empty()).collect();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let got: Vec<&str> = stdout.lines().collect();
     assert_eq!(got, expected, "hello's output differs from the README's");
-}
-
-/// `costack.pc` names this crate's version and links what the README and
-/// the builds above link.  (CI also builds hello with pkg-config itself.)
-#[test]
-fn pkg_config_file() {
-    let pc = fs::read_to_string(manifest_dir().join("costack.pc")).expect("read costack.pc");
-    let field = |name: &str| {
-        pc.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .unwrap_or_else(|| panic!("costack.pc has no {name} line"))
-            .trim()
-            .to_string()
-    };
-    assert_eq!(field("Version:"), env!("CARGO_PKG_VERSION"));
-    assert_eq!(field("Cflags:"), "-I${includedir}");
-    let libs = field("Libs:");
-    let mut words = libs.split_whitespace();
-    assert_eq!(words.next(), Some("${libdir}/libcostack.a"));
-    assert_eq!(words.collect::<Vec<_>>(), NATIVE_LIBS);
-    assert_eq!(field("prefix="), "${pcfiledir}");
 }
