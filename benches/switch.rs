@@ -34,11 +34,21 @@ fn round_trip(c: &mut Criterion) {
     });
     drop(co);
 
+    /// Counts its entries into the `u64` behind `opaque`, forever.
+    ///
+    /// # Safety
+    ///
+    /// `opaque` points to a `u64` that outlives the coroutine and that
+    /// nobody else touches while the coroutine runs.
     unsafe extern "C" fn count_forever(opaque: *mut c_void) {
         let n = opaque.cast::<u64>();
         loop {
-            *n = (*n).wrapping_add(1);
-            sys::costack_yield();
+            // SAFETY: the caller's contract; whoever entered us waits in
+            // `costack_enter`.
+            unsafe { *n = (*n).wrapping_add(1) };
+            // SAFETY: we run in a C-API coroutine, and whoever entered it
+            // waits for this yield.
+            unsafe { sys::costack_yield() };
         }
     }
     let mut n = 0u64;
@@ -82,8 +92,15 @@ fn lifecycle(c: &mut Criterion) {
         })
     });
 
+    /// Adds one to the `u64` behind `opaque`, and ends.
+    ///
+    /// # Safety
+    ///
+    /// `opaque` points to a `u64` that outlives the coroutine and that
+    /// nobody else touches while the coroutine runs.
     unsafe extern "C" fn add_one(opaque: *mut c_void) {
-        *opaque.cast::<u64>() += 1;
+        // SAFETY: the caller's contract.
+        unsafe { *opaque.cast::<u64>() += 1 };
     }
     let mut n = 0u64;
     group.bench_function("costack_c", |b| {

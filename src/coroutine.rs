@@ -497,7 +497,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// assert_eq!(co.stack_size(), 1 << 20);
     /// ```
     pub fn stack_size(&self) -> usize {
-        // SAFETY: our live block; a plain read, no switch in progress.
+        // SAFETY: the block lives as long as `self` (invariant 3), and
+        // `stack_size` is written once, in `build`, before `self` exists.
         unsafe { (*self.header.as_ptr()).stack_size }
     }
 
@@ -553,7 +554,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     ///
     /// let mut guard = costack::lock();
     /// let mut co = Coroutine::new(|y: &mut Yielder<(), usize>, ()| {
-    ///     // SAFETY: costack_self has no preconditions.
+    ///     // SAFETY: costack_self only reads this thread's costack state.
     ///     y.suspend(unsafe { sys::costack_self() } as usize);
     /// });
     /// let raw = co.as_raw();
@@ -565,7 +566,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         if self.is_finished() {
             ptr::null_mut()
         } else {
-            // SAFETY: our live block; a plain read.
+            // SAFETY: the block lives as long as `self` (invariant 3), and
+            // `co` is written once, in `build`, before `self` exists.
             unsafe { (*self.header.as_ptr()).co }
         }
     }
@@ -599,7 +601,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     }
 
     fn state(&self) -> State {
-        // SAFETY: our live block; a plain read, no switch in progress.
+        // SAFETY: the block lives as long as `self` (invariant 3). The state
+        // changes only while the coroutine runs, which needs `&mut self`
+        // (`resume`, `drop`), so nothing writes it during this read.
         unsafe { (*self.header.as_ptr()).link.state }
     }
 }
@@ -654,21 +658,33 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
 ///
 /// # Safety
 ///
-/// `h` is a live block whose coroutine is suspended.
+/// `h` is a live block (invariant 3) whose coroutine is suspended, and no
+/// reference into the block exists.
 unsafe fn force_unwind<I, Y, R>(h: *mut Header<I, Y, R>) {
     let _guard = if crate::lock_held() {
         None
     } else {
         Some(crate::lock())
     };
-    (*h).link.unwinding = true;
-    ptr::write(ptr::addr_of_mut!((*h).link.input), Incoming::Unwind);
-    // SAFETY: the coroutine is suspended, so enterable, and this thread now
-    // holds the global mutex (invariant 1).
-    sys::costack_enter((*h).co);
+    // SAFETY: `h` is live and nothing else touches it: the coroutine is
+    // suspended (the caller's contract) and touches the block only once
+    // entered. It took its last input, so `input` is `Empty` and writing over
+    // it drops nothing.
+    unsafe {
+        (*h).link.unwinding = true;
+        ptr::write(ptr::addr_of_mut!((*h).link.input), Incoming::Unwind);
+    }
+    // SAFETY: `co` is valid and enterable: the coroutine is suspended, not
+    // finished, so the C core has not released it. This thread holds the
+    // global mutex, taken above if it was not held (invariant 1).
+    unsafe { sys::costack_enter((*h).co) };
+    // SAFETY: the block is still live (only `Coroutine::drop`, our caller,
+    // frees it), and the coroutine is not running: it finished, or
+    // suspended again and is checked for that here.
+    let finished = unsafe { (*h).link.state } == State::Finished;
     // The trampoline finished it (or aborted). Anything else means the
     // coroutine caught the unwind and suspended again.
-    if (*h).link.state != State::Finished {
+    if !finished {
         die(
             "costack: a coroutine being dropped caught the unwind that drops it \
              and suspended again",
@@ -683,11 +699,16 @@ unsafe fn force_unwind<I, Y, R>(h: *mut Header<I, Y, R>) {
 /// `h` came from `Builder::build` with this `F`, the C coroutine no longer
 /// refers to it, and it is not used afterwards.
 unsafe fn free_block<I, Y, R, F>(h: *mut Header<I, Y, R>) {
-    let block = h.cast::<Block<I, Y, R, F>>();
-    let mut block = Box::from_raw(block);
+    // SAFETY: `h` is the start of a `Block<I, Y, R, F>` that `build` made
+    // with `Box::into_raw` (the caller's contract; `Block` is `repr(C)` with
+    // the header first, so the cast gives the block's own pointer back), and
+    // nothing refers to it any more, so a box may own it again.
+    let mut block = unsafe { Box::from_raw(h.cast::<Block<I, Y, R, F>>()) };
     if block.header.link.state == State::New {
-        // The closure never ran: it is still in the block.
-        ManuallyDrop::drop(&mut block.body);
+        // SAFETY: the closure never ran, so the trampoline never took it out
+        // of the block; it is dropped here once, and the block is freed
+        // right after without dropping `body` (a `ManuallyDrop`).
+        unsafe { ManuallyDrop::drop(&mut block.body) };
     }
     drop(block);
 }
@@ -697,29 +718,43 @@ unsafe fn free_block<I, Y, R, F>(h: *mut Header<I, Y, R>) {
 ///
 /// # Safety
 ///
-/// Called by the C core only, with the block `Builder::build` gave it.
+/// Called by the C core only, at the first entry of the coroutine that
+/// `Builder::build` made for this `trampoline::<I, Y, R, F>`, with the block
+/// it gave as the opaque.
 unsafe extern "C" fn trampoline<I, Y, R, F>(opaque: *mut c_void)
 where
     F: FnOnce(&mut Yielder<I, Y>, I) -> R,
 {
     let block = opaque.cast::<Block<I, Y, R, F>>();
-    let h = ptr::addr_of_mut!((*block).header);
-    // SAFETY: first entry; the closure is moved out exactly once and the
-    // state leaves New before anything else could look at it.
-    let body = ManuallyDrop::take(&mut *ptr::addr_of_mut!((*block).body));
-    let link = ptr::addr_of_mut!((*h).link);
-    (*link).state = State::Started;
-    let input = match ptr::replace(ptr::addr_of_mut!((*link).input), Incoming::Empty) {
+    // SAFETY: `block` is the live block of this coroutine, of this very type
+    // (the caller's contract), and it outlives the coroutine (invariant 3);
+    // its owner waits in `costack_enter` and touches nothing until we switch
+    // back (invariant 2). This is the first entry, so the closure is still in
+    // the block: it is taken out exactly once, here, and the state leaves
+    // `New` at once, so `free_block` will not drop it again.
+    let (h, link, body, incoming) = unsafe {
+        let h = ptr::addr_of_mut!((*block).header);
+        let body = ManuallyDrop::take(&mut *ptr::addr_of_mut!((*block).body));
+        let link = ptr::addr_of_mut!((*h).link);
+        (*link).state = State::Started;
+        let incoming = ptr::replace(ptr::addr_of_mut!((*link).input), Incoming::Empty);
+        (h, link, body, incoming)
+    };
+    let input = match incoming {
         Incoming::Value(input) => input,
         _ => die("costack: a Rust coroutine was entered without input"),
     };
     let mut yielder = Yielder {
-        // SAFETY: points into the live block.
-        link: NonNull::new_unchecked(link),
+        // SAFETY: `link` points into the block, which came from a `Box`, so
+        // it is not null.
+        link: unsafe { NonNull::new_unchecked(link) },
     };
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(&mut yielder, input)));
     // From here on nothing may panic (invariant 4).
-    if (*link).unwinding {
+    // SAFETY: the block is live and ours alone, as at the start: the owner
+    // waits in `costack_enter` (from `resume` or `force_unwind`), and the
+    // closure, the only user of the yielder, has ended.
+    if unsafe { (*link).unwinding } {
         match outcome {
             Err(payload) if payload.is::<ForcedUnwind>() => drop(payload),
             Err(payload) => {
@@ -738,9 +773,13 @@ where
             }
         }
     } else {
-        (*h).result = Some(outcome);
+        // SAFETY: as for `unwinding` above. `result` is `None` (only this
+        // line fills it, once), so the assignment drops nothing that matters.
+        unsafe { (*h).result = Some(outcome) };
     }
-    (*link).state = State::Finished;
+    // SAFETY: as for `unwinding` above; the owner reads the state once we
+    // return to the C core, which switches back to it.
+    unsafe { (*link).state = State::Finished };
 }
 
 impl<I, Y> Yielder<I, Y> {
@@ -877,6 +916,7 @@ impl<I, Y, R> std::fmt::Debug for SendCoroutine<I, Y, R> {
 /// assert_eq!(co.resume(&mut costack::lock(), ()), Step::Return(true));
 /// ```
 pub fn in_coroutine() -> bool {
-    // SAFETY: no preconditions.
+    // SAFETY: `costack_in_coroutine` only reads the calling thread's costack
+    // state (made on first use); any thread, any time.
     unsafe { sys::costack_in_coroutine() != 0 }
 }

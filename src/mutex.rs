@@ -108,8 +108,9 @@ impl Proof for Guard {}
 /// ```
 pub fn lock() -> Guard {
     refuse_if_held("lock");
-    // SAFETY: the C function has no preconditions besides "not held by this
-    // thread", checked just above.
+    // SAFETY: `costack_global_lock` may be called on any thread at any time;
+    // the one misuse it knows, locking twice on a thread, aborts in C and
+    // was turned into a panic just above.
     unsafe { sys::costack_global_lock() };
     Guard::new()
 }
@@ -128,7 +129,9 @@ pub fn lock() -> Guard {
 /// ```
 pub fn try_lock() -> Option<Guard> {
     refuse_if_held("try_lock");
-    // SAFETY: as in `lock`.
+    // SAFETY: `costack_global_trylock` may be called on any thread at any
+    // time; locking twice on a thread, which it aborts on, was turned into
+    // a panic just above.
     if unsafe { sys::costack_global_trylock() } != 0 {
         Some(Guard::new())
     } else {
@@ -145,7 +148,8 @@ pub fn try_lock() -> Option<Guard> {
 /// assert!(costack::lock_held());
 /// ```
 pub fn lock_held() -> bool {
-    // SAFETY: no preconditions.
+    // SAFETY: `costack_global_lock_held` only compares the mutex's owner
+    // with the calling thread; any thread, any time.
     unsafe { sys::costack_global_lock_held() != 0 }
 }
 
@@ -161,7 +165,8 @@ fn refuse_if_held(what: &str) {
 impl Guard {
     fn new() -> Guard {
         Guard {
-            // SAFETY: no preconditions.
+            // SAFETY: `costack_self` only reads the calling thread's costack
+            // state (made on first use); any thread, any time.
             owner: unsafe { sys::costack_self() },
             _not_send: PhantomData,
         }
@@ -170,7 +175,8 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        // SAFETY: no preconditions.
+        // SAFETY: as in `Guard::new`: `costack_self` only reads the calling
+        // thread's state.
         if unsafe { sys::costack_self() } != self.owner {
             die(
                 "costack: a lock guard was dropped in another coroutine than the one \

@@ -134,8 +134,14 @@ fn swallowing_the_forced_unwind_and_returning_aborts() {
 }
 
 /// A C-API coroutine that drops the guard behind `opaque`.
+///
+/// # Safety
+///
+/// `opaque` points to a `Cell<Option<Guard>>` that outlives the coroutine.
 unsafe extern "C" fn drop_the_guard(opaque: *mut std::ffi::c_void) {
-    let slot = &*opaque.cast::<std::cell::Cell<Option<costack::Guard>>>();
+    // SAFETY: the caller's contract; a `Cell` is fine to reach through a
+    // shared reference while its owner waits in `costack_enter`.
+    let slot = unsafe { &*opaque.cast::<std::cell::Cell<Option<costack::Guard>>>() };
     drop(slot.take());
 }
 

@@ -8,7 +8,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 
 fn self_ptr() -> *mut sys::CostackCoroutine {
-    // SAFETY: no preconditions.
+    // SAFETY: `costack_self` only reads the calling thread's costack state;
+    // any thread, any time.
     unsafe { sys::costack_self() }
 }
 
@@ -20,12 +21,21 @@ struct CSide {
 }
 
 /// A C-API coroutine: logs, yields, logs, returns.
+///
+/// # Safety
+///
+/// `opaque` points to a `CSide` that outlives the coroutine and that its
+/// creator only reads while the coroutine is suspended or finished.
 unsafe extern "C" fn c_two_steps(opaque: *mut c_void) {
-    let side = &*opaque.cast::<CSide>();
+    // SAFETY: the caller's contract; the creator's `&mut` use of the
+    // `CSide` (setting `me`) is over before the first entry.
+    let side = unsafe { &*opaque.cast::<CSide>() };
     assert_eq!(self_ptr(), side.me);
     assert!(costack::in_coroutine());
     side.log.borrow_mut().push("c: first".into());
-    sys::costack_yield();
+    // SAFETY: we run in a C-API coroutine (asserted above), entered by the
+    // Rust coroutine that created it, which waits for this yield.
+    unsafe { sys::costack_yield() };
     assert_eq!(self_ptr(), side.me);
     side.log.borrow_mut().push("c: second".into());
 }
@@ -96,24 +106,41 @@ struct Driver {
 
 /// A C-API coroutine (written in Rust, with the C ABI) that resumes a Rust
 /// coroutine, yields in between, and contains a panic from it.
+///
+/// # Safety
+///
+/// `opaque` points to a `Driver` whose `guard` is the top level's, both
+/// outliving the coroutine; the top level touches them only while the
+/// coroutine is suspended, and only through `opaque`.
 unsafe extern "C" fn c_drives_rust(opaque: *mut c_void) {
     let d = opaque.cast::<Driver>();
     // Never let a panic leave this frame: the C core is below it.
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        assert_eq!(self_ptr(), (*d).me);
-        let guard = &mut *(*d).guard;
-        let rust = (*d).rust.as_mut().unwrap();
-        let step = rust.resume(guard, 10);
-        (*d).log.push(format!("c: rust yielded {step:?}"));
-        assert_eq!(self_ptr(), (*d).me, "back in the C coroutine");
-        sys::costack_yield();
-        (*d).log.push("c: resumed".into());
-        let guard = &mut *(*d).guard;
-        let rust = (*d).rust.as_mut().unwrap();
-        // The Rust coroutine panics on this resume; the payload arrives here.
-        let err = catch_unwind(AssertUnwindSafe(|| rust.resume(guard, 0))).unwrap_err();
-        (*d).log
-            .push(format!("c: caught {:?}", err.downcast_ref::<&str>()));
+        // SAFETY: the caller's contract: the `Driver` and the guard are
+        // alive and ours while we run; the references made here end before
+        // the yield below.
+        unsafe {
+            assert_eq!(self_ptr(), (*d).me);
+            let guard = &mut *(*d).guard;
+            let rust = (*d).rust.as_mut().unwrap();
+            let step = rust.resume(guard, 10);
+            (*d).log.push(format!("c: rust yielded {step:?}"));
+            assert_eq!(self_ptr(), (*d).me, "back in the C coroutine");
+        }
+        // SAFETY: we run in this C-API coroutine (asserted just above),
+        // entered by the top level, which waits for this yield.
+        unsafe { sys::costack_yield() };
+        // SAFETY: entered again by the top level, which is done with the
+        // `Driver` and the guard until we yield or end.
+        unsafe {
+            (*d).log.push("c: resumed".into());
+            let guard = &mut *(*d).guard;
+            let rust = (*d).rust.as_mut().unwrap();
+            // The Rust coroutine panics on this resume; the payload arrives here.
+            let err = catch_unwind(AssertUnwindSafe(|| rust.resume(guard, 0))).unwrap_err();
+            (*d).log
+                .push(format!("c: caught {:?}", err.downcast_ref::<&str>()));
+        }
     }));
     if outcome.is_err() {
         std::process::abort();
@@ -174,11 +201,20 @@ fn rust_coroutine_inside_a_c_coroutine() {
 }
 
 /// A C-API coroutine counting its entries into the `u32` behind opaque.
+///
+/// # Safety
+///
+/// `opaque` points to a `u32` that outlives the coroutine and that nobody
+/// else touches while the coroutine runs.
 unsafe extern "C" fn c_counter(opaque: *mut c_void) {
     let n = opaque.cast::<u32>();
     loop {
-        *n += 1;
-        sys::costack_yield();
+        // SAFETY: the caller's contract; whoever entered us waits in
+        // `costack_enter`, and the `u32` is read only between entries.
+        unsafe { *n += 1 };
+        // SAFETY: we run in a C-API coroutine, and whoever entered it waits
+        // for this yield.
+        unsafe { sys::costack_yield() };
     }
 }
 

@@ -12,18 +12,26 @@ thread_local! {
     static ALLOCS: Cell<u64> = const { Cell::new(0) };
 }
 
-// SAFETY: forwards to the system allocator; only counts.
+// SAFETY: every call goes to the system allocator with the caller's
+// arguments unchanged, so the contract holds as it does for `System`; the
+// counting touches only a const-initialised thread-local, which neither
+// allocates nor panics (`try_with` gives up quietly during thread teardown).
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        System.alloc(layout)
+        // SAFETY: `layout` is as `GlobalAlloc::alloc`'s caller promised.
+        unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
+        // SAFETY: `ptr` came from `System` through `alloc` or `realloc`
+        // above, with this `layout`, as `dealloc`'s caller promised.
+        unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        System.realloc(ptr, layout, new_size)
+        // SAFETY: as in `dealloc`, and `new_size` is as `realloc`'s caller
+        // promised.
+        unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
 

@@ -26,11 +26,20 @@
 //! use costack::sys;
 //! use std::ffi::c_void;
 //!
+//! /// Counts to 3 in the `u32` behind `opaque`, yielding after each step.
+//! ///
+//! /// # Safety
+//! ///
+//! /// `opaque` points to a `u32` that outlives the coroutine and that is
+//! /// read only while the coroutine is suspended.
 //! unsafe extern "C" fn count(opaque: *mut c_void) {
 //!     let n = opaque.cast::<u32>();
 //!     for _ in 0..3 {
-//!         *n += 1;
-//!         sys::costack_yield();
+//!         // SAFETY: the caller's contract; whoever entered us waits.
+//!         unsafe { *n += 1 };
+//!         // SAFETY: we run in a coroutine, entered by code that waits for
+//!         // this yield.
+//!         unsafe { sys::costack_yield() };
 //!     }
 //! }
 //!
