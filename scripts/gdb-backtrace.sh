@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # gdb walks a coroutine's stack to its bottom and stops there cleanly (the
 # asm backend's CFI: costack__asm_trampoline marks its return address
-# undefined).  Builds the C suite with the asm backend, stops in gdb at
+# undefined).  Builds the C core with CMake (COSTACK_BACKEND=asm,
+# RelWithDebInfo: -O2 -g) and the C suite against it, stops in gdb at
 # every backtrace() call of the suite's backtrace_ends case (inside
 # coroutines entered by the leader, by another coroutine, by another thread,
 # and reused from the pool) and checks each `bt`: it reaches
 # costack__coroutine_main, ends at costack__asm_trampoline, and shows no
 # unknown frame or unwinder complaint.  x86-64 or aarch64 hosts; installs
-# gdb with apt when missing (CI runs as root).
+# gdb and cmake with apt when missing (CI runs as root).
 #
 #   scripts/gdb-backtrace.sh
 #
@@ -17,21 +18,21 @@ cd "$(dirname "$0")/.."
 
 CC=${CC:-gcc}
 OUT=${OUT:-target/gdb}
-arch=$(uname -m)
-case "$arch" in x86_64|aarch64) ;; *) echo "gdb-backtrace: no asm backend on $arch" >&2; exit 1 ;; esac
 
-if ! command -v gdb >/dev/null; then
-    echo "gdb-backtrace: installing gdb"
+need=()
+command -v gdb >/dev/null || need+=(gdb)
+command -v cmake >/dev/null || need+=(cmake)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "gdb-backtrace: installing ${need[*]}"
     apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gdb
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 
-mkdir -p "$OUT"
-"$CC" -std=c99 -O2 -g -Wall -Wextra -Werror -DCOSTACK_BACKEND_ASM \
-    -Iinclude -Icsrc -Itests/c \
-    csrc/coroutine.c csrc/qemu_compat.c csrc/platform_unix.c csrc/stack_unix.c \
-    csrc/backend_asm.c "csrc/switch_asm_$arch.S" tests/c/*.c \
-    -o "$OUT/suite-asm" -lpthread -lm
+# The suite alone (target costack_suite, the C build): gdb runs it below.
+cmake -S . -B "$OUT" -DCOSTACK_BACKEND=asm -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCOSTACK_WERROR=ON -DCMAKE_C_COMPILER="$CC" >/dev/null
+cmake --build "$OUT" --parallel "$(nproc)" --target costack_suite >/dev/null
+suite="$OUT/tests/suite"
 
 cat >"$OUT/bt.gdb" <<'EOF'
 set pagination off
@@ -48,7 +49,7 @@ run backtrace_ends
 EOF
 
 log="$OUT/bt.log"
-timeout 300 gdb -q -batch -x "$OUT/bt.gdb" "$OUT/suite-asm" >"$log" 2>&1 || true
+timeout 300 gdb -q -batch -x "$OUT/bt.gdb" "$suite" >"$log" 2>&1 || true
 
 # One block per stop; the ones inside a coroutine pass through bt_entry.
 if ! awk '
