@@ -1,27 +1,31 @@
 #!/usr/bin/env bash
 # Cross-build costack's C core for Windows (x86_64, mingw-w64: Fibers
-# backend, platform_windows.c) and run its C tests under Wine:
+# backend, platform_windows.c) with CMake and run its C tests under Wine:
 #   - the C suite (tests/c), the same cases as on Unix, built as C99 and
 #     as C++11;
-#   - the Windows-only cases (tests/windows/fibers.c);
+#   - the Windows-only cases (tests/windows/fibers.c, with
+#     tests/windows/in_dll.c as a DLL);
 #   - the Rust crate's tests and doctests, built for x86_64-pc-windows-gnu
 #     (all but tests/ui.rs: trybuild runs cargo, which Wine does not have).
-# The C programs link libcostack.a the way a program would.  Installs the
-# cross compiler and Wine with apt, and the Rust target with rustup, when
-# they are missing (CI runs as root).
+# The C programs link libcostack.a the way a program would; ctest runs them
+# under Wine (CMAKE_CROSSCOMPILING_EMULATOR).  Installs cmake, the cross
+# compilers and Wine with apt, and the Rust target with rustup, when they
+# are missing (CI runs as root).
 #
 #   scripts/wine-test.sh             build and run everything
 #   scripts/wine-test.sh CASE...     the C suite runs only these cases
 #
-# Environment: MINGW_CC (default x86_64-w64-mingw32-gcc), WINE (default
-# wine64, else wine), WINEPREFIX (default target/wine/prefix), OUT (build
-# directory, default target/wine).
+# Environment: MINGW_CC (default x86_64-w64-mingw32-gcc; the C++ compiler
+# is its g++), WINE (default wine64, else wine), WINEPREFIX (default
+# target/wine/prefix), OUT (build directory, default target/wine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CC=${MINGW_CC:-x86_64-w64-mingw32-gcc}
-AR=${CC%gcc}ar
+CXX=${CC%gcc}g++
 OUT=${OUT:-target/wine}
+# The suite's cases to run (all when empty): ctest hands them to it.
+export COSTACK_TEST_CASES="$*"
 
 # ---- tools ------------------------------------------------------------------
 find_wine() {
@@ -29,11 +33,12 @@ find_wine() {
         command -v wine || true
 }
 WINE=${WINE:-$(find_wine)}
-if ! command -v "$CC" >/dev/null || [ -z "$WINE" ]; then
-    echo "wine-test: installing mingw-w64 and Wine"
+if ! command -v "$CC" >/dev/null || ! command -v "$CXX" >/dev/null ||
+    ! command -v cmake >/dev/null || [ -z "$WINE" ]; then
+    echo "wine-test: installing cmake, mingw-w64 (gcc, g++) and Wine"
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        gcc-mingw-w64-x86-64 wine wine64
+        cmake gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine wine64
     WINE=$(find_wine)
 fi
 [ -n "$WINE" ] || { echo "wine-test: no wine64 or wine found" >&2; exit 1; }
@@ -47,32 +52,17 @@ export WINEDEBUG=-all
 export WINEDLLOVERRIDES="mscoree,mshtml="
 
 # ---- build ------------------------------------------------------------------
-# The core as the crate builds it: C99, warning-free, with the fortified
-# flags a distribution would use.
-core=(csrc/coroutine.c csrc/qemu_compat.c csrc/platform_windows.c csrc/backend_fibers.c)
-cflags=(-std=c99 -O2 -Wall -Wextra -Werror -D_FORTIFY_SOURCE=2 -Iinclude -Icsrc)
+# The core as a distribution would build it: warning-free, with the
+# fortified flags; the tests beside it (CMake links them statically, so
+# Wine needs no mingw DLLs).
 echo "wine-test: $("$CC" --version | head -n1)"
-objs=()
-for f in "${core[@]}"; do
-    o="$OUT/$(basename "${f%.c}").o"
-    "$CC" "${cflags[@]}" -c "$f" -o "$o"
-    objs+=("$o")
-done
-rm -f "$OUT/libcostack.a"
-"$AR" rcs "$OUT/libcostack.a" "${objs[@]}"
-
-# Tests: mingw's own printf (C99 formats such as %zu), winpthreads for the
-# suite's threads; -static so Wine needs no mingw DLLs.
-tflags=(-std=c99 -O2 -g -Wall -Wextra -Werror -D__USE_MINGW_ANSI_STDIO=1
-        -Iinclude -Icsrc -Itests/c)
-"$CC" "${tflags[@]}" tests/c/*.c -o "$OUT/suite.exe" \
-    -L"$OUT" -lcostack -static -lpthread
-"${CC%gcc}g++" "${tflags[@]/-std=c99/-std=c++11}" -x c++ tests/c/*.c -x none \
-    -o "$OUT/suite-cxx.exe" -L"$OUT" -lcostack -static -lpthread
-"$CC" "${tflags[@]}" tests/windows/fibers.c -o "$OUT/fibers.exe" \
-    -L"$OUT" -lcostack -static
-"$CC" "${tflags[@]}" -shared tests/windows/in_dll.c \
-    -o "$OUT/costack_in_dll.dll" -L"$OUT" -lcostack -static
+build="$OUT/build"
+cmake -S . -B "$build" -DCMAKE_SYSTEM_NAME=Windows -DCMAKE_SYSTEM_PROCESSOR=x86_64 \
+    -DCMAKE_C_COMPILER="$CC" -DCMAKE_CXX_COMPILER="$CXX" \
+    -DCMAKE_CROSSCOMPILING_EMULATOR="$WINE" \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS=-D_FORTIFY_SOURCE=2 \
+    -DCOSTACK_WERROR=ON >/dev/null
+cmake --build "$build" --parallel "$(nproc)" >/dev/null
 
 # ---- run --------------------------------------------------------------------
 echo "wine-test: $("$WINE" --version) ($WINE), prefix $WINEPREFIX"
@@ -81,12 +71,10 @@ echo "wine-test: $("$WINE" --version) ($WINE), prefix $WINEPREFIX"
 timeout 300 "$WINE" wineboot -i >/dev/null 2>&1 || true
 
 status=0
-echo "===== Windows-only cases (tests/windows/fibers.c) ====="
-timeout 600 "$WINE" "$OUT/fibers.exe" || status=1
-echo "===== C suite (tests/c) under Wine ====="
-timeout 1200 "$WINE" "$OUT/suite.exe" "$@" || status=1
-echo "===== C suite built as C++ (tests/c) under Wine ====="
-timeout 1200 "$WINE" "$OUT/suite-cxx.exe" "$@" || status=1
+echo "===== C suite (C99, C++11) and Windows-only cases under Wine ====="
+(cd "$build" && ctest --output-on-failure) || status=1
+# What did not run here, and why.
+grep -h '^SKIP ' "$build/Testing/Temporary/LastTest.log" | tr -d '\r' | sort -u || true
 
 # ---- Rust -------------------------------------------------------------------
 target=x86_64-pc-windows-gnu
