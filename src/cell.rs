@@ -66,6 +66,15 @@ pub struct GlobalCell<T: ?Sized> {
     /// 0: free; n > 0: n shared borrows; -1: borrowed mutably. Only touched
     /// with the global mutex held.
     borrows: Cell<isize>,
+    /// Variance: invariant in `T`, as `RefCell<T>` is. Any holder of a proof
+    /// can write through `&GlobalCell<T>` (`set`, `borrow_mut`): covariance
+    /// would let code that sees a `GlobalCell<&'static str>` as a
+    /// `GlobalCell<&'a str>` store a shorter borrow, and readers of the
+    /// `'static` type find it dangling. (`value` is invariant too; the
+    /// marker says it on its own.) A `Cell` marker, like `value`, is `Send`
+    /// when `T` is and never `Sync`: `Sync` comes only from the `unsafe
+    /// impl` below.
+    _variance: PhantomData<Cell<T>>,
     value: UnsafeCell<T>,
 }
 
@@ -89,6 +98,7 @@ impl<T> GlobalCell<T> {
     pub const fn new(value: T) -> GlobalCell<T> {
         GlobalCell {
             borrows: Cell::new(0),
+            _variance: PhantomData,
             value: UnsafeCell::new(value),
         }
     }
@@ -177,7 +187,8 @@ impl<T: ?Sized> GlobalCell<T> {
             // SAFETY: `UnsafeCell::get` is never null.
             value: unsafe { NonNull::new_unchecked(self.value.get()) },
             borrows: &self.borrows,
-            _marker: PhantomData,
+            _variance: PhantomData,
+            _not_send: PhantomData,
         }
     }
 
@@ -202,7 +213,8 @@ impl<T: ?Sized> GlobalCell<T> {
             // SAFETY: `UnsafeCell::get` is never null.
             value: unsafe { NonNull::new_unchecked(self.value.get()) },
             borrows: &self.borrows,
-            _marker: PhantomData,
+            _variance: PhantomData,
+            _not_send: PhantomData,
         }
     }
 
@@ -253,8 +265,15 @@ impl<T: ?Sized> fmt::Debug for GlobalCell<T> {
 pub struct Ref<'a, T: ?Sized> {
     value: NonNull<T>,
     borrows: &'a Cell<isize>,
-    /// Borrows `T` for `'a`; neither Send nor Sync.
-    _marker: PhantomData<(&'a T, *mut ())>,
+    /// Variance: covariant in `'a` and `T`, as `&'a T` is: a `Ref` only
+    /// reads the contents, so a shorter borrow or a less precise type is
+    /// always fine.
+    _variance: PhantomData<&'a T>,
+    /// Neither `Send` nor `Sync`: dropping it updates the cell's borrow
+    /// count and dereferencing it reads the contents, which only the thread
+    /// that holds the global mutex may do (the cell asks only `T: Send`, so
+    /// the contents may not bear reads from two threads at once).
+    _not_send: PhantomData<*mut ()>,
 }
 
 impl<T: ?Sized> Deref for Ref<'_, T> {
@@ -290,8 +309,13 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Ref<'_, T> {
 pub struct RefMut<'a, T: ?Sized> {
     value: NonNull<T>,
     borrows: &'a Cell<isize>,
-    /// Borrows `T` mutably for `'a`; neither Send nor Sync.
-    _marker: PhantomData<(&'a mut T, *mut ())>,
+    /// Variance: covariant in `'a`, invariant in `T`, as `&'a mut T` is: a
+    /// `RefMut` writes the contents, so seeing a `RefMut<&'static str>` as
+    /// a `RefMut<&'b str>` would let it store a shorter borrow into a cell
+    /// of `&'static str`.
+    _variance: PhantomData<&'a mut T>,
+    /// Neither `Send` nor `Sync`, as for [`Ref`].
+    _not_send: PhantomData<*mut ()>,
 }
 
 impl<T: ?Sized> Deref for RefMut<'_, T> {

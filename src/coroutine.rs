@@ -180,8 +180,11 @@ struct Header<I, Y, R> {
     co: *mut sys::CostackCoroutine,
     /// Usable stack size, kept for after the C coroutine is gone.
     stack_size: usize,
-    /// Drops the closure if it was never moved out, then frees the block.
-    free: unsafe fn(*mut Header<I, Y, R>),
+    /// Drops the closure if it was never moved out, then frees the block,
+    /// given the block's address. Its type names none of `I`, `Y`, `R`: a
+    /// function pointer taking the header would make the header, and so
+    /// `Coroutine`, invariant in all three, whatever its marker says.
+    free: unsafe fn(*mut ()),
 }
 
 /// The whole heap block: the header, then the closure (moved onto the
@@ -228,11 +231,24 @@ struct Block<I, Y, R, F> {
 /// assert!(sums.is_finished());
 /// ```
 pub struct Coroutine<I, Y, R> {
-    /// The raw pointer also makes `Coroutine` neither Send nor Sync
-    /// (invariant 7).
     header: NonNull<Header<I, Y, R>>,
-    /// Owns values of `I`, `Y`, `R` (for the drop check).
-    _marker: PhantomData<Box<(I, Y, R)>>,
+    /// Invariant in `I`. Each input goes into the block, where the closure,
+    /// compiled for exactly this `I`, takes it: covariance would let a
+    /// `Coroutine<&'static str, ..>` be resumed with a shorter borrow, which
+    /// the closure may keep for good. (Contravariance, `fn(I)`, would be
+    /// sound as well, but the header pointer is covariant in `I`, so the
+    /// two together would make `Coroutine` invariant all the same.)
+    _input: PhantomData<fn(I) -> I>,
+    /// Covariant in `Y` and `R`: yielded and returned values only come out
+    /// to the caller, so a coroutine that yields `&'static str` can stand
+    /// for one that yields shorter borrows. No marker of ownership is needed
+    /// for the drop check: `Coroutine` implements `Drop`, so `I`, `Y` and
+    /// `R` must outlive it anyway.
+    _output: PhantomData<fn() -> (Y, R)>,
+    /// Neither `Send` nor `Sync` (invariant 7): a suspended coroutine's stack
+    /// may hold references into its thread's thread-locals, or an `Rc`.
+    /// [`into_send`](Coroutine::into_send) is the way out.
+    _not_send: PhantomData<*mut ()>,
 }
 
 /// The running coroutine's handle on itself: suspends it, and serves as the
@@ -256,8 +272,20 @@ pub struct Coroutine<I, Y, R> {
 /// assert_eq!(SEEN.get(&guard), 2);
 /// ```
 pub struct Yielder<I, Y> {
-    /// The raw pointer also makes `Yielder` neither Send nor Sync.
     link: NonNull<Link<I, Y>>,
+    /// Covariant in `I`: `suspend` only hands inputs out to the closure.
+    _input: PhantomData<fn() -> I>,
+    /// Invariant in `Y`: `suspend` takes yielded values in and stores them
+    /// where the caller reads them as exactly this `Y`; covariance would let
+    /// a `Yielder<_, &'static str>` pass a shorter borrow out as a `'static`
+    /// one. (The link pointer is covariant in both parameters; these
+    /// markers decide.)
+    _output: PhantomData<fn(Y) -> Y>,
+    /// Neither `Send` nor `Sync`: a yielder suspends the coroutine running
+    /// on this thread, and proves that this thread holds the global mutex.
+    /// On another thread (one the closure spawns in a scope, say) it would
+    /// switch stacks that thread is not on, and prove what is false there.
+    _not_send: PhantomData<*mut ()>,
 }
 
 impl<I, Y> Sealed for Yielder<I, Y> {}
@@ -327,7 +355,7 @@ impl Builder {
     where
         F: FnOnce(&mut Yielder<I, Y>, I) -> R + 'static,
     {
-        let block = Box::into_raw(Box::new(Block {
+        let block = Box::into_raw(Box::new(Block::<I, Y, R, F> {
             header: Header {
                 link: Link {
                     state: State::New,
@@ -355,7 +383,7 @@ impl Builder {
             let err = crate::errno::last_error();
             // SAFETY: the block is ours alone (no C coroutine refers to it)
             // and its closure was never moved out (state New).
-            unsafe { free_block::<I, Y, R, F>(header) };
+            unsafe { free_block::<I, Y, R, F>(block.cast()) };
             return Err(err);
         }
         // SAFETY: `co` is a fresh, valid coroutine; `header` points into the
@@ -367,7 +395,9 @@ impl Builder {
         Ok(Coroutine {
             // SAFETY: from `Box::into_raw`, never null.
             header: unsafe { NonNull::new_unchecked(header) },
-            _marker: PhantomData,
+            _input: PhantomData,
+            _output: PhantomData,
+            _not_send: PhantomData,
         })
     }
 }
@@ -649,7 +679,7 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
                 State::Started => force_unwind(h),
                 State::Finished => {}
             }
-            ((*h).free)(h);
+            ((*h).free)(h.cast());
         }
     }
 }
@@ -696,14 +726,15 @@ unsafe fn force_unwind<I, Y, R>(h: *mut Header<I, Y, R>) {
 ///
 /// # Safety
 ///
-/// `h` came from `Builder::build` with this `F`, the C coroutine no longer
-/// refers to it, and it is not used afterwards.
-unsafe fn free_block<I, Y, R, F>(h: *mut Header<I, Y, R>) {
-    // SAFETY: `h` is the start of a `Block<I, Y, R, F>` that `build` made
-    // with `Box::into_raw` (the caller's contract; `Block` is `repr(C)` with
-    // the header first, so the cast gives the block's own pointer back), and
-    // nothing refers to it any more, so a box may own it again.
-    let mut block = unsafe { Box::from_raw(h.cast::<Block<I, Y, R, F>>()) };
+/// `block` is the address of a block that `Builder::build` made with these
+/// `I`, `Y`, `R`, `F`; the C coroutine no longer refers to it, and it is not
+/// used afterwards.
+unsafe fn free_block<I, Y, R, F>(block: *mut ()) {
+    // SAFETY: `block` is a `Block<I, Y, R, F>` that `build` made with
+    // `Box::into_raw` (the caller's contract; `Block` is `repr(C)` with the
+    // header first, so the header's address is the block's), and nothing
+    // refers to it any more, so a box may own it again.
+    let mut block = unsafe { Box::from_raw(block.cast::<Block<I, Y, R, F>>()) };
     if block.header.link.state == State::New {
         // SAFETY: the closure never ran, so the trampoline never took it out
         // of the block; it is dropped here once, and the block is freed
@@ -748,6 +779,9 @@ where
         // SAFETY: `link` points into the block, which came from a `Box`, so
         // it is not null.
         link: unsafe { NonNull::new_unchecked(link) },
+        _input: PhantomData,
+        _output: PhantomData,
+        _not_send: PhantomData,
     };
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(&mut yielder, input)));
     // From here on nothing may panic (invariant 4).
@@ -863,7 +897,11 @@ fn finished() -> ! {
 /// let r = std::thread::spawn(move || co.resume(&mut costack::lock(), ())).join().unwrap();
 /// assert_eq!(r, Step::Return(1));
 /// ```
-pub struct SendCoroutine<I, Y, R>(Coroutine<I, Y, R>);
+pub struct SendCoroutine<I, Y, R>(
+    // Variance is the coroutine's; only `Send` differs (the `unsafe impl`
+    // below).
+    Coroutine<I, Y, R>,
+);
 
 // SAFETY: the contract of `into_send`: nothing the coroutine holds across a
 // suspend is tied to its thread; the values that cross are `Send`. The C

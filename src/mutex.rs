@@ -81,7 +81,10 @@ pub(crate) mod sealed {
 pub struct Guard {
     /// The coroutine (or the thread's leader) that took the lock.
     owner: *mut sys::CostackCoroutine,
-    /// Not `Send`, not `Sync`.
+    /// Neither `Send` nor `Sync`. Not `Send`: the thread that locked the
+    /// mutex is the one that unlocks it, at the drop. Not `Sync`: `&Guard`
+    /// is a [`Proof`], and on another thread it would let code borrow a
+    /// [`GlobalCell`](crate::GlobalCell) that does not hold the mutex.
     _not_send: PhantomData<*mut ()>,
 }
 
