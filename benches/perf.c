@@ -31,7 +31,7 @@
  */
 
 /* The ping-pong longjmps between stacks: glibc's fortified longjmp would
- * abort (see csrc/switch_setjmp.c). */
+ * abort (see csrc/switch_setjmp.h). */
 #undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
 #include <setjmp.h>
