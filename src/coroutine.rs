@@ -540,8 +540,10 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// It is the lowest page of the stack that the system has backed with
     /// memory (which costs nothing at resume or suspend, and a system call
     /// or so here). A stack reused from the pool also counts what earlier
-    /// coroutines on it used; see `costack_stack_high_water` in
-    /// `include/costack.h` for this and the other caveats.
+    /// coroutines on it used (for one coroutine's own use, create it with
+    /// the pool disabled: [`set_pool_max(0)`](crate::set_pool_max)); see
+    /// `costack_stack_high_water` in `include/costack.h` for this and the
+    /// other caveats.
     ///
     /// ```
     /// use costack::{Builder, Yielder};

@@ -50,7 +50,8 @@
 //! - **Stacks** are 1 MiB by default ([`Builder`] for another size), mapped
 //!   lazily with a guard page: overflowing one aborts with
 //!   `costack: coroutine stack overflow (...)`. Finished coroutines' stacks
-//!   are pooled, so creating a coroutine is cheap.
+//!   are pooled, so creating a coroutine is cheap ([`set_pool_max`] sets how
+//!   many; [`stats`] counts coroutines and stacks).
 //!
 //! # With C
 //!
@@ -73,11 +74,13 @@ pub mod cell;
 pub mod coroutine;
 mod errno;
 pub mod mutex;
+mod pool;
 pub mod sys;
 
 pub use cell::{GlobalCell, Ref, RefMut};
 pub use coroutine::{in_coroutine, Builder, Coroutine, SendCoroutine, Step, Yielder};
 pub use mutex::{lock, lock_held, try_lock, Guard, Proof};
+pub use pool::{pool_max, set_pool_max, stats, Stats};
 
 /// The name of the switching backend compiled into the C core:
 /// `"ucontext"`, `"sigaltstack"`, ...

@@ -328,14 +328,7 @@ fn ten_thousand_coroutines_alive_at_once() {
     for (i, co) in cos.iter_mut().enumerate() {
         assert_eq!(co.resume(&mut guard, 1), Step::Yield(i as u64 + 1));
     }
-    let mut stats = costack::sys::CostackStats {
-        live: 0,
-        pooled: 0,
-        stacks_mapped: 0,
-        stack_bytes_mapped: 0,
-    };
-    // SAFETY: `stats` is a valid out-parameter.
-    unsafe { costack::sys::costack_stats(&mut stats) };
+    let stats = costack::stats();
     assert!(stats.live >= N as usize, "{stats:?}");
     for (i, co) in cos.iter_mut().enumerate().rev() {
         assert_eq!(co.resume(&mut guard, 3), Step::Return(6 + i as u64));

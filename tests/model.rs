@@ -3,7 +3,7 @@
 //! step with a model of what each should do. Alone in its binary so the C
 //! core's `live` counter belongs to it.
 
-use costack::{sys, Coroutine, Step, Yielder};
+use costack::{Coroutine, Step, Yielder};
 use proptest::prelude::*;
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -120,15 +120,7 @@ fn classify(r: std::thread::Result<Step<u32, u32>>) -> Outcome {
 }
 
 fn live() -> usize {
-    let mut stats = sys::CostackStats {
-        live: 0,
-        pooled: 0,
-        stacks_mapped: 0,
-        stack_bytes_mapped: 0,
-    };
-    // SAFETY: a valid out-parameter.
-    unsafe { sys::costack_stats(&mut stats) };
-    stats.live
+    costack::stats().live
 }
 
 fn plan() -> impl Strategy<Value = Plan> {
