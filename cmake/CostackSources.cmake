@@ -194,7 +194,7 @@ function(costack_sources_resolve backend)
                                 "(known: ${known})")
         endif()
     else()
-        set(why "COSTACK_BACKEND")
+        set(why "set by COSTACK_BACKEND")
     endif()
 
     if(NOT backend IN_LIST COSTACK_SRC_BACKENDS)

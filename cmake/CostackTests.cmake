@@ -29,9 +29,16 @@ file(GLOB COSTACK_SUITE_SOURCES CONFIGURE_DEPENDS
      "${PROJECT_SOURCE_DIR}/tests/c/*.c")
 list(SORT COSTACK_SUITE_SOURCES)
 
-# The suite's threads: POSIX threads everywhere (winpthreads on mingw-w64).
+# The suite's threads are POSIX threads (winpthreads on mingw-w64); without
+# them (MSVC) only the Windows-only cases are built.
 set(THREADS_PREFER_PTHREAD_FLAG ON)
-find_package(Threads REQUIRED)
+find_package(Threads)
+if(CMAKE_USE_PTHREADS_INIT)
+    set(COSTACK_BUILD_SUITE ON)
+else()
+    set(COSTACK_BUILD_SUITE OFF)
+    message(STATUS "costack: no POSIX threads: the C suite (tests/c) is not built")
+endif()
 
 # fegetround/fesetround (the floating-point control case) are in libm on
 # glibc.
@@ -39,7 +46,10 @@ set(costack_fenv_check "#include <fenv.h>
 int main(void) { return fesetround(FE_TONEAREST); }
 ")
 check_c_source_compiles("${costack_fenv_check}" COSTACK_FENV_IN_LIBC)
-set(COSTACK_TEST_LIBS Threads::Threads)
+set(COSTACK_TEST_LIBS "")
+if(TARGET Threads::Threads)
+    list(APPEND COSTACK_TEST_LIBS Threads::Threads)
+endif()
 if(NOT COSTACK_FENV_IN_LIBC)
     set(CMAKE_REQUIRED_LIBRARIES m)
     check_c_source_compiles("${costack_fenv_check}" COSTACK_FENV_IN_LIBM)
@@ -76,36 +86,7 @@ function(costack_test_program target)
     endif()
 endfunction()
 
-add_executable(costack_suite ${COSTACK_SUITE_SOURCES})
-set_target_properties(costack_suite PROPERTIES OUTPUT_NAME suite
-    C_STANDARD 99 C_STANDARD_REQUIRED ON C_EXTENSIONS OFF)
-costack_test_program(costack_suite)
-
-# The same sources as C++: one file per source that includes it, so the
-# .c files stay C for the C build.
-check_language(CXX)
-if(CMAKE_CXX_COMPILER)
-    enable_language(CXX)
-    set(cxx_sources "")
-    foreach(src IN LISTS COSTACK_SUITE_SOURCES)
-        get_filename_component(name "${src}" NAME_WE)
-        set(cxx "${COSTACK_TEST_DIR}/cxx/${name}.cpp")
-        file(WRITE "${cxx}.new" "#include \"${src}\"\n")
-        # Rewritten only when it changes, so it is not recompiled each time.
-        configure_file("${cxx}.new" "${cxx}" COPYONLY)
-        list(APPEND cxx_sources "${cxx}")
-    endforeach()
-    add_executable(costack_suite_cxx ${cxx_sources})
-    target_include_directories(costack_suite_cxx PRIVATE
-        "${PROJECT_SOURCE_DIR}/tests/c")
-    set_target_properties(costack_suite_cxx PROPERTIES OUTPUT_NAME suite-cxx
-        CXX_STANDARD 11 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
-    costack_test_program(costack_suite_cxx)
-else()
-    message(STATUS "costack: no C++ compiler; the suite is built as C only")
-endif()
-
-# ---- the suite under ctest ----------------------------------------------------
+# ---- the C suite -------------------------------------------------------------
 set(costack_emulator "${CMAKE_CROSSCOMPILING_EMULATOR}")
 string(REPLACE ";" "|" costack_emulator "${costack_emulator}")
 if(WIN32)
@@ -125,13 +106,42 @@ function(costack_add_suite_test name target)
     set_tests_properties(${name} PROPERTIES TIMEOUT 1800 ${ARGN})
 endfunction()
 
-costack_add_suite_test(costack-suite-c costack_suite)
-if(TARGET costack_suite_cxx)
-    costack_add_suite_test(costack-suite-cxx costack_suite_cxx)
+if(COSTACK_BUILD_SUITE)
+    add_executable(costack_suite ${COSTACK_SUITE_SOURCES})
+    set_target_properties(costack_suite PROPERTIES OUTPUT_NAME suite
+        C_STANDARD 99 C_STANDARD_REQUIRED ON C_EXTENSIONS OFF)
+    costack_test_program(costack_suite)
+    costack_add_suite_test(costack-suite-c costack_suite)
+    if(NOT WIN32)
+        costack_add_suite_test(costack-suite-c-no-madv-guard costack_suite
+            ENVIRONMENT COSTACK_NO_MADV_GUARD=1)
+    endif()
+    check_language(CXX)
+    if(NOT CMAKE_CXX_COMPILER)
+        message(STATUS "costack: no C++ compiler; the suite is built as C only")
+    endif()
 endif()
-if(NOT WIN32)
-    costack_add_suite_test(costack-suite-c-no-madv-guard costack_suite
-        ENVIRONMENT COSTACK_NO_MADV_GUARD=1)
+
+# The same sources as C++: one file per source that includes it, so the .c
+# files stay C for the C build.
+if(COSTACK_BUILD_SUITE AND CMAKE_CXX_COMPILER)
+    enable_language(CXX)
+    set(cxx_sources "")
+    foreach(src IN LISTS COSTACK_SUITE_SOURCES)
+        get_filename_component(name "${src}" NAME_WE)
+        set(cxx "${COSTACK_TEST_DIR}/cxx/${name}.cpp")
+        file(WRITE "${cxx}.new" "#include \"${src}\"\n")
+        # Rewritten only when it changes, so it is not recompiled each time.
+        configure_file("${cxx}.new" "${cxx}" COPYONLY)
+        list(APPEND cxx_sources "${cxx}")
+    endforeach()
+    add_executable(costack_suite_cxx ${cxx_sources})
+    target_include_directories(costack_suite_cxx PRIVATE
+        "${PROJECT_SOURCE_DIR}/tests/c")
+    set_target_properties(costack_suite_cxx PROPERTIES OUTPUT_NAME suite-cxx
+        CXX_STANDARD 11 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
+    costack_test_program(costack_suite_cxx)
+    costack_add_suite_test(costack-suite-cxx costack_suite_cxx)
 endif()
 
 # ---- Windows only: what the Fibers backend alone does -----------------------
