@@ -21,6 +21,7 @@
 #       when <backend> is empty, and sets in the caller's scope:
 #         COSTACK_RESOLVED_BACKEND  the backend's name
 #         COSTACK_RESOLVED_WHY      how it was chosen (for a status line)
+#         COSTACK_RESOLVED_TARGET   <os>-<arch> of the target
 #         COSTACK_CORE_SOURCES      absolute paths of the files to compile
 #         COSTACK_CORE_DEFINES      preprocessor symbols for every file
 #         COSTACK_CORE_HEADERS      absolute paths of the public headers
