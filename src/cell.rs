@@ -184,11 +184,8 @@ impl<T: ?Sized> GlobalCell<T> {
         }
         self.borrows.set(n + 1);
         Ref {
-            // SAFETY: `UnsafeCell::get` is never null.
-            value: unsafe { NonNull::new_unchecked(self.value.get()) },
-            borrows: &self.borrows,
+            borrow: CellBorrow::new(self),
             _variance: PhantomData,
-            _not_send: PhantomData,
         }
     }
 
@@ -210,11 +207,8 @@ impl<T: ?Sized> GlobalCell<T> {
         }
         self.borrows.set(-1);
         RefMut {
-            // SAFETY: `UnsafeCell::get` is never null.
-            value: unsafe { NonNull::new_unchecked(self.value.get()) },
-            borrows: &self.borrows,
+            borrow: CellBorrow::new(self),
             _variance: PhantomData,
-            _not_send: PhantomData,
         }
     }
 
@@ -254,6 +248,31 @@ impl<T: ?Sized> fmt::Debug for GlobalCell<T> {
     }
 }
 
+/// What [`Ref`] and [`RefMut`] hold: the contents, and the borrow count
+/// they are counted in.
+struct CellBorrow<'a, T: ?Sized> {
+    value: NonNull<T>,
+    borrows: &'a Cell<isize>,
+    /// Neither `Send` nor `Sync`: dropping a borrow updates the cell's
+    /// count and dereferencing it reads the contents, which only the thread
+    /// that holds the global mutex may do (the cell asks only `T: Send`, so
+    /// the contents may not bear reads from two threads at once).
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<'a, T: ?Sized> CellBorrow<'a, T> {
+    /// A borrow of `cell`'s contents, which the caller has counted.
+    fn new(cell: &'a GlobalCell<T>) -> CellBorrow<'a, T> {
+        CellBorrow {
+            // SAFETY: `UnsafeCell::get` gives the address of the contents,
+            // derived from a reference, so never null.
+            value: unsafe { NonNull::new_unchecked(cell.value.get()) },
+            borrows: &cell.borrows,
+            _not_send: PhantomData,
+        }
+    }
+}
+
 /// A shared borrow of a [`GlobalCell`]'s contents.
 ///
 /// ```
@@ -263,17 +282,12 @@ impl<T: ?Sized> fmt::Debug for GlobalCell<T> {
 /// assert_eq!(r.len(), 2);
 /// ```
 pub struct Ref<'a, T: ?Sized> {
-    value: NonNull<T>,
-    borrows: &'a Cell<isize>,
+    /// Makes `Ref` neither `Send` nor `Sync` (see `CellBorrow`).
+    borrow: CellBorrow<'a, T>,
     /// Variance: covariant in `'a` and `T`, as `&'a T` is: a `Ref` only
     /// reads the contents, so a shorter borrow or a less precise type is
     /// always fine.
     _variance: PhantomData<&'a T>,
-    /// Neither `Send` nor `Sync`: dropping it updates the cell's borrow
-    /// count and dereferencing it reads the contents, which only the thread
-    /// that holds the global mutex may do (the cell asks only `T: Send`, so
-    /// the contents may not bear reads from two threads at once).
-    _not_send: PhantomData<*mut ()>,
 }
 
 impl<T: ?Sized> Deref for Ref<'_, T> {
@@ -281,13 +295,14 @@ impl<T: ?Sized> Deref for Ref<'_, T> {
     fn deref(&self) -> &T {
         // SAFETY: the borrow count keeps `RefMut`s away while this `Ref`
         // lives, and the cell outlives `'a`.
-        unsafe { self.value.as_ref() }
+        unsafe { self.borrow.value.as_ref() }
     }
 }
 
 impl<T: ?Sized> Drop for Ref<'_, T> {
     fn drop(&mut self) {
-        self.borrows.set(self.borrows.get() - 1);
+        let borrows = self.borrow.borrows;
+        borrows.set(borrows.get() - 1);
     }
 }
 
@@ -307,15 +322,13 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Ref<'_, T> {
 /// assert_eq!(*r, 2);
 /// ```
 pub struct RefMut<'a, T: ?Sized> {
-    value: NonNull<T>,
-    borrows: &'a Cell<isize>,
+    /// Makes `RefMut` neither `Send` nor `Sync` (see `CellBorrow`).
+    borrow: CellBorrow<'a, T>,
     /// Variance: covariant in `'a`, invariant in `T`, as `&'a mut T` is: a
     /// `RefMut` writes the contents, so seeing a `RefMut<&'static str>` as
     /// a `RefMut<&'b str>` would let it store a shorter borrow into a cell
     /// of `&'static str`.
     _variance: PhantomData<&'a mut T>,
-    /// Neither `Send` nor `Sync`, as for [`Ref`].
-    _not_send: PhantomData<*mut ()>,
 }
 
 impl<T: ?Sized> Deref for RefMut<'_, T> {
@@ -323,20 +336,20 @@ impl<T: ?Sized> Deref for RefMut<'_, T> {
     fn deref(&self) -> &T {
         // SAFETY: the borrow count (-1) keeps every other borrow away while
         // this `RefMut` lives, and the cell outlives `'a`.
-        unsafe { self.value.as_ref() }
+        unsafe { self.borrow.value.as_ref() }
     }
 }
 
 impl<T: ?Sized> DerefMut for RefMut<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as in `deref`; `&mut self` makes this the only use.
-        unsafe { self.value.as_mut() }
+        unsafe { self.borrow.value.as_mut() }
     }
 }
 
 impl<T: ?Sized> Drop for RefMut<'_, T> {
     fn drop(&mut self) {
-        self.borrows.set(0);
+        self.borrow.borrows.set(0);
     }
 }
 
