@@ -54,9 +54,12 @@
 //! frame on the coroutine's stack still points at it. `mem::forget` on a
 //! `Coroutine` leaks the block and the stack, both never used again. A
 //! coroutine's closure is `'static`, so nothing on its stack borrows from a
-//! frame that could be gone when it is resumed (the scoped-coroutine
-//! unsoundness other crates had); input, yield and return types may borrow,
-//! but they are parameters of `Coroutine` and so outlive it.
+//! frame that could be gone when it is resumed (a coroutine that borrowed
+//! its creator's locals could outlive them, suspended or leaked with
+//! `mem::forget`); input, yield and return types may borrow, but they are
+//! parameters of `Coroutine` and so outlive it, and `Coroutine` is
+//! invariant in the input type, so an input lives as long as the closure
+//! was written to expect.
 //!
 //! **4. No panic unwinds through a C frame.** The only Rust frames on a
 //! coroutine's stack are above the trampoline, which catches every unwind
