@@ -9,8 +9,9 @@
  * backend supplies the same primitives:
  *
  *   costack__backend_name[]           what costack_backend_name() reports
- *   costack__backend_create(co, n)    a stack of n usable bytes and a
- *                                     context whose first switch-in runs
+ *   costack__backend_create(co, n, g) a stack of n usable bytes with a
+ *                                     guard of g bytes, and a context
+ *                                     whose first switch-in runs
  *                                     costack__coroutine_main(co)
  *   costack__backend_leader(leader)   a context for a thread's own stack
  *   costack__backend_free(co)         undo either of the two
@@ -51,11 +52,14 @@
 
 extern const char costack__backend_name[];
 
-/* Give co a stack of stack_size usable bytes (page-rounded by the caller)
- * and a context whose first switch-in runs costack__coroutine_main(co) on
- * it.  Fills co->ctx and co->stack.  Returns 0, or -1 with errno set and
- * nothing left allocated. */
-int costack__backend_create(CostackCoroutine *co, size_t stack_size);
+/* Give co a stack of stack_size usable bytes with guard_size bytes of
+ * guard below it (both page-rounded by the caller; a backend whose system
+ * guards stacks itself may ignore guard_size) and a context whose first
+ * switch-in runs costack__coroutine_main(co) on it.  Fills co->ctx and
+ * co->stack.  Returns 0, or -1 with errno set and nothing left
+ * allocated. */
+int costack__backend_create(CostackCoroutine *co, size_t stack_size,
+                            size_t guard_size);
 
 /* Give a thread's leader (its own stack) a context to be switched from and
  * back to.  Returns 0, or -1 with errno. */

@@ -15,9 +15,10 @@
 
 const char costack__backend_name[] = "asm";
 
-int costack__backend_create(CostackCoroutine *co, size_t stack_size)
+int costack__backend_create(CostackCoroutine *co, size_t stack_size,
+                            size_t guard_size)
 {
-    if (costack__stack_map(&co->stack, stack_size) != 0)
+    if (costack__stack_map(&co->stack, stack_size, guard_size) != 0)
         return -1;
     /* The top of the stack is page aligned, so 16-byte aligned as both
      * ABIs want the stack pointer at a call. */

@@ -85,9 +85,11 @@ static void WINAPI fiber_start(void *param)
     costack__coroutine_main(co);
 }
 
-int costack__backend_create(CostackCoroutine *co, size_t stack_size)
+int costack__backend_create(CostackCoroutine *co, size_t stack_size,
+                            size_t guard_size)
 {
     CostackCtx *ctx = (CostackCtx *)calloc(1, sizeof(*ctx));
+    (void)guard_size; /* the system guards fiber stacks (costack.h) */
     if (!ctx) {
         errno = ENOMEM;
         return -1;

@@ -184,14 +184,15 @@ static int start_stack(CostackCoroutine *co)
     return 0;
 }
 
-int costack__backend_create(CostackCoroutine *co, size_t stack_size)
+int costack__backend_create(CostackCoroutine *co, size_t stack_size,
+                            size_t guard_size)
 {
     pthread_once(&handler_once, install_handler);
     if (handler_error) {
         errno = handler_error;
         return -1;
     }
-    if (costack__setjmp_prepare(co, stack_size) != 0)
+    if (costack__setjmp_prepare(co, stack_size, guard_size) != 0)
         return -1;
     if (start_stack(co) != 0) {
         int e = errno;

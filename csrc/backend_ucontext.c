@@ -38,13 +38,14 @@ static void bootstrap(unsigned int hi, unsigned int lo)
     costack__coroutine_main(co);
 }
 
-int costack__backend_create(CostackCoroutine *co, size_t stack_size)
+int costack__backend_create(CostackCoroutine *co, size_t stack_size,
+                            size_t guard_size)
 {
     ucontext_t uc, creator_uc;
     Boot boot;
     uintptr_t p = (uintptr_t)&boot;
 
-    if (costack__setjmp_prepare(co, stack_size) != 0)
+    if (costack__setjmp_prepare(co, stack_size, guard_size) != 0)
         return -1;
     if (getcontext(&uc) != 0) {
         costack__backend_free(co);

@@ -66,7 +66,8 @@ static struct {
     CostackThread *threads;  /* registered threads (those that can pool) */
     size_t stacks; /* live + pooled: costack_stats derives live from them */
     size_t stack_bytes;
-} g = {NULL, 0, 0, DEFAULT_POOL_MAX, 0, NULL, 0, 0};
+    CostackLink orphans; /* coroutines whose creating thread has exited */
+} g = {NULL, 0, 0, DEFAULT_POOL_MAX, 0, NULL, 0, 0, {NULL, NULL}};
 
 void costack__die(const char *msg)
 {
@@ -125,8 +126,75 @@ static int thread_ready(CostackThread *t)
         g.threads->prev_thread = t;
     g.threads = t;
     t->registered = 1;
+    t->coroutines.next = t->coroutines.prev = &t->coroutines;
     costack__mutex_unlock_pool();
     return 0;
+}
+
+/* ---- registry of coroutines, for debuggers ------------------------------
+ *
+ * scripts/costack-gdb.py lists every coroutine by walking, from g.threads,
+ * each registered thread's list (the sentinel t->coroutines), then
+ * g.orphans.  Nothing in costack reads the lists; they cost nothing on the
+ * paths that matter.
+ *
+ * Membership follows the stack, not the coroutine's life: a coroutine goes
+ * on the list of the thread that creates it when its stack is mapped (a
+ * create that found nothing in the pools) and comes off when its stack is
+ * unmapped (free_coroutine).  A pooled coroutine stays on its list, marked
+ * COSTACK_POOLED, so that taking one from a pool (create) and putting one
+ * back (finish, destroy of a new one) change no list: the fast path has no
+ * list operation and no lock.  The debugger skips pooled entries, or shows
+ * them when asked (they also account for stack memory).
+ *
+ * Every change to any list holds the pool mutex: an insert (its own list,
+ * with a stack mapping or a slab slot in the same call, which cost far
+ * more), an unlink (from whichever list, on whichever thread: a coroutine
+ * that migrated, or is destroyed or released by another thread, or a
+ * pooled one freed when the limit drops), and the splice of an exiting
+ * thread's list into g.orphans.  The mutex serialises all of them, so an
+ * unlink on one thread never races an insert or unlink of a neighbour on
+ * another, and no lock-free reasoning is needed.  The splice runs while
+ * the thread deregisters, before its state (thread-local storage) goes
+ * away, so afterwards no link points into a dead thread.  Debuggers read
+ * the lists without the mutex, with the process stopped: a thread stopped
+ * inside a change can leave a list half-linked, which the script
+ * tolerates (it bounds its walk). */
+
+/* Link co, whose stack t just mapped, at the head of t's list. */
+static void registry_add(CostackThread *t, CostackCoroutine *co)
+{
+    costack__mutex_lock_pool();
+    co->registry.prev = &t->coroutines;
+    co->registry.next = t->coroutines.next;
+    t->coroutines.next->prev = &co->registry;
+    t->coroutines.next = &co->registry;
+    costack__mutex_unlock_pool();
+}
+
+/* Unlink co, whose stack is about to be unmapped, from whichever list. */
+static void registry_remove(CostackCoroutine *co)
+{
+    costack__mutex_lock_pool();
+    co->registry.prev->next = co->registry.next;
+    co->registry.next->prev = co->registry.prev;
+    co->registry.next = co->registry.prev = NULL;
+    costack__mutex_unlock_pool();
+}
+
+/* Under the pool mutex: move the exiting thread t's list to g.orphans. */
+static void registry_orphan(CostackThread *t)
+{
+    CostackLink *first = t->coroutines.next, *last = t->coroutines.prev;
+    if (!g.orphans.next)
+        g.orphans.next = g.orphans.prev = &g.orphans;
+    if (first && first != &t->coroutines) {
+        last->next = g.orphans.next;
+        g.orphans.next->prev = last;
+        first->prev = &g.orphans;
+        g.orphans.next = first;
+    }
+    t->coroutines.next = t->coroutines.prev = NULL;
 }
 
 /* ---- pool ------------------------------------------------------------ */
@@ -154,6 +222,7 @@ size_t costack_pool_max(void)
 static void free_coroutine(CostackCoroutine *co)
 {
     size_t bytes = co->stack.map_size;
+    registry_remove(co);
     costack__backend_free(co);
     costack__atomic_add(&g.stacks, (size_t)-1);
     costack__atomic_add(&g.stack_bytes, (size_t)0 - bytes);
@@ -211,6 +280,8 @@ void costack_pool_set_max(size_t max)
     }
     costack__mutex_unlock_pool();
     free_list(surplus);
+    /* What the stacks' allocator keeps empty goes too. */
+    costack__stack_trim();
 }
 
 /* Keep a coroutine whose stack waits at the top of costack__coroutine_main
@@ -268,12 +339,13 @@ static void pool_put(CostackThread *t, CostackCoroutine *co)
     free_list(surplus);
 }
 
-static CostackCoroutine *take_matching(CostackCoroutine **list, size_t size)
+static CostackCoroutine *take_matching(CostackCoroutine **list, size_t size,
+                                       size_t guard)
 {
     CostackCoroutine **pp;
     for (pp = list; *pp; pp = &(*pp)->pool_next) {
         CostackCoroutine *co = *pp;
-        if (co->stack.size == size) {
+        if (co->stack.size == size && co->guard_asked == guard) {
             *pp = co->pool_next;
             co->pool_next = NULL;
             return co;
@@ -282,9 +354,10 @@ static CostackCoroutine *take_matching(CostackCoroutine **list, size_t size)
     return NULL;
 }
 
-static CostackCoroutine *pool_take(CostackThread *t, size_t size)
+static CostackCoroutine *pool_take(CostackThread *t, size_t size,
+                                   size_t guard)
 {
-    CostackCoroutine *co = take_matching(&t->pool, size);
+    CostackCoroutine *co = take_matching(&t->pool, size, guard);
     if (co) {
         costack__atomic_store(&t->pool_count, t->pool_count - 1);
         if (t->pool_quota - t->pool_count > QUOTA_SLACK) {
@@ -299,7 +372,7 @@ static CostackCoroutine *pool_take(CostackThread *t, size_t size)
     if (costack__atomic_load(&g.pool_count) == 0)
         return NULL; /* nothing shared: skip the lock */
     costack__mutex_lock_pool();
-    co = take_matching(&g.pool, size);
+    co = take_matching(&g.pool, size, guard);
     if (co) {
         costack__atomic_store(&g.pool_count, g.pool_count - 1);
         costack__atomic_store(&g.reserved, g.reserved - 1);
@@ -323,6 +396,7 @@ void costack__thread_exit(CostackThread *t)
             t->next_thread->prev_thread = t->prev_thread;
         t->next_thread = t->prev_thread = NULL;
         t->registered = 0;
+        registry_orphan(t);
         costack__atomic_store(&g.reserved, g.reserved - t->pool_quota);
         t->pool_quota = 0;
         t->pool = NULL;
@@ -353,6 +427,7 @@ costack_create_with(CostackEntry *entry, void *opaque,
                     const CostackOptions *options)
 {
     size_t size = COSTACK_DEFAULT_STACK_SIZE;
+    size_t guard = COSTACK_DEFAULT_GUARD_SIZE;
     size_t page = costack__page_size();
     CostackThread *t = thread_here();
     CostackCoroutine *co;
@@ -363,29 +438,35 @@ costack_create_with(CostackEntry *entry, void *opaque,
     }
     if (options && options->stack_size)
         size = options->stack_size;
-    if (size < COSTACK_MIN_STACK_SIZE || size > SIZE_MAX / 4) {
+    if (options && options->guard_size)
+        guard = options->guard_size;
+    if (size < COSTACK_MIN_STACK_SIZE || size > COSTACK_MAX_STACK_SIZE ||
+        guard > COSTACK_MAX_GUARD_SIZE) {
         errno = EINVAL;
         return NULL;
     }
     size = (size + page - 1) & ~(page - 1);
+    guard = (guard + page - 1) & ~(page - 1);
     if (thread_ready(t) != 0)
         return NULL;
 
-    co = pool_take(t, size);
+    co = pool_take(t, size, guard);
     if (!co) {
         co = (CostackCoroutine *)calloc(1, sizeof(*co));
         if (!co) {
             errno = ENOMEM;
             return NULL;
         }
-        if (costack__backend_create(co, size) != 0) {
+        if (costack__backend_create(co, size, guard) != 0) {
             int e = errno;
             free(co);
             errno = e;
             return NULL;
         }
+        co->guard_asked = guard;
         costack__atomic_add(&g.stacks, 1);
         costack__atomic_add(&g.stack_bytes, co->stack.map_size);
+        registry_add(t, co);
     }
     co->entry = entry;
     co->opaque = opaque;
@@ -596,6 +677,8 @@ void costack_stats(CostackStats *stats)
     stats->pooled = pooled;
     stats->stacks_mapped = stacks;
     stats->stack_bytes_mapped = costack__atomic_load(&g.stack_bytes);
+    stats->stack_address_space =
+        costack__stack_address_space(stats->stack_bytes_mapped);
 }
 
 const char *costack_backend_name(void)

@@ -72,14 +72,27 @@ enum CostackState {
     COSTACK_LEADER      /* a thread's own stack */
 };
 
+/* A link of the registry of coroutines, for debuggers (coroutine.c has the
+ * design; scripts/costack-gdb.py walks it): circular and doubly linked,
+ * through a sentinel link in each thread's state and one for coroutines
+ * whose creating thread has exited.  A sentinel whose next is NULL is an
+ * empty list not yet initialised. */
+typedef struct CostackLink {
+    struct CostackLink *next, *prev;
+} CostackLink;
+
 struct CostackCoroutine {
     CostackEntry *entry;
     void *opaque;
     CostackCoroutine *caller; /* set while active */
     CostackCtx *ctx;          /* backend state */
     CostackStack stack;
+    size_t guard_asked;       /* the guard create asked for: with the stack
+                               * size, what a pooled coroutine must match */
     CostackCoroutine *pool_next;
     int state;                /* enum CostackState */
+    CostackLink registry;     /* from the mapping of its stack to the
+                               * unmapping, pooled or not (coroutine.c) */
 };
 
 /*
@@ -105,6 +118,8 @@ typedef struct CostackThread {
     size_t pool_quota;         /* pool slots reserved for the batch */
     struct CostackThread *next_thread, *prev_thread; /* registry */
     int registered;            /* in the registry (coroutine.c) */
+    CostackLink coroutines;    /* sentinel of the coroutines whose stacks
+                                * this thread mapped (coroutine.c) */
     int initialised;
     int holds_global_lock;
     void *altstack; /* signal stack the platform layer installed, if any */

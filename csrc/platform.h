@@ -45,13 +45,23 @@ int costack__platform_resident(const char *addr, size_t n,
  * process's other mappings, or (size_t)-1 when there is no such limit. */
 size_t costack__platform_pool_cap(void);
 
-/* Map a stack of size usable bytes (a multiple of the page size) with an
- * inaccessible guard below it, and register it with Valgrind.  0, or -1
- * with errno (ENOMEM when memory or mappings run out); nothing is left
- * mapped on failure.  Any thread.  Unix only (stack_unix.c). */
-int costack__stack_map(CostackStack *stack, size_t size);
+/* Map a stack of size usable bytes with guard bytes of inaccessible memory
+ * below it (both multiples of the page size), and register it with
+ * Valgrind.  0, or -1 with errno (ENOMEM when memory or mappings run out);
+ * nothing is left mapped on failure.  Any thread.  Unix only
+ * (stack_unix.c). */
+int costack__stack_map(CostackStack *stack, size_t size, size_t guard);
 /* Give back a stack mapped by costack__stack_map.  Any thread. */
 void costack__stack_unmap(CostackStack *stack);
+
+/* Give back to the system what the stack allocator keeps without a stack
+ * in it (empty slabs).  Any thread. */
+void costack__stack_trim(void);
+
+/* Bytes of address space held for stacks, free room included; stack_bytes
+ * is what the core counts for the stacks themselves (all there is where
+ * the system allocates each stack by itself). */
+size_t costack__stack_address_space(size_t stack_bytes);
 
 /* ---- shared by every platform (platform.c) ------------------------------ */
 

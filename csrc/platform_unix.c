@@ -13,6 +13,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <ucontext.h>
+#endif
 
 #include "internal.h"
 #include "platform.h"
@@ -96,6 +99,43 @@ static void reset_and_return(int sig, siginfo_t *info)
         raise(sig);
 }
 
+/* How far below its stack a coroutine's stack pointer may be found and
+ * still be taken for an overflow of that stack (beyond its guard). */
+#define OVERFLOW_REACH ((size_t)1 << 20)
+
+/* The stack pointer of the context a signal interrupted, or NULL where we
+ * cannot read it. */
+static const char *interrupted_sp(const void *uctx)
+{
+#if defined(__linux__) && defined(__x86_64__)
+    return (const char *)((const ucontext_t *)uctx)->uc_mcontext.gregs[REG_RSP];
+#elif defined(__linux__) && defined(__aarch64__)
+    return (const char *)((const ucontext_t *)uctx)->uc_mcontext.sp;
+#else
+    (void)uctx;
+    return NULL;
+#endif
+}
+
+/* Whether a fault at addr, with the stack pointer at sp, overflowed co's
+ * stack: the access hit the guard, or it went below the stack with the
+ * stack pointer itself below the stack, not far (a frame larger than the
+ * guard jumped it and landed on unmapped or protected memory beyond). */
+static int is_overflow(const CostackCoroutine *co, const char *addr,
+                       const char *sp)
+{
+    const CostackStack *st = &co->stack;
+    size_t reach;
+
+    if (co->state == COSTACK_LEADER || !st->guard)
+        return 0;
+    if (addr >= st->guard && addr < st->guard + st->guard_size)
+        return 1;
+    reach = st->guard_size + (st->size > OVERFLOW_REACH ? st->size : OVERFLOW_REACH);
+    return sp && sp < st->lo && (size_t)(st->lo - sp) <= reach &&
+           addr < st->lo;
+}
+
 static void on_fault(int sig, siginfo_t *info, void *uctx)
 {
     int saved_errno = errno;
@@ -104,9 +144,7 @@ static void on_fault(int sig, siginfo_t *info, void *uctx)
     char *addr = (char *)info->si_addr;
     struct sigaction *prev = sig == SIGSEGV ? &prev_segv : &prev_bus;
 
-    if (co && co->state != COSTACK_LEADER && co->stack.guard &&
-        addr >= co->stack.guard &&
-        addr < co->stack.guard + co->stack.guard_size) {
+    if (co && is_overflow(co, addr, interrupted_sp(uctx))) {
         char msg[COSTACK_OVERFLOW_MESSAGE_MAX];
         size_t n = costack__overflow_message(msg, co);
         if (write(2, msg, n) < 0) {

@@ -49,6 +49,17 @@ size_t costack__platform_page_size(void)
     return si.dwPageSize ? (size_t)si.dwPageSize : 4096;
 }
 
+/* Fiber stacks are the system's, each its own reservation: nothing is kept
+ * without a stack in it. */
+void costack__stack_trim(void)
+{
+}
+
+size_t costack__stack_address_space(size_t stack_bytes)
+{
+    return stack_bytes;
+}
+
 /* Windows has no per-process limit on mappings like Linux's
  * vm.max_map_count: pooled stacks cost address space and the committed
  * pages only, which costack_pool_set_max bounds. */

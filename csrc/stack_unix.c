@@ -1,32 +1,42 @@
 /*
  * stack_unix.c - coroutine stacks on POSIX systems: where they come from,
- * their guard pages, and how deep they have been used.
+ * and their guards.
  *
- * Two ways, chosen once per process by a probe:
+ * Every stack has a guard below it, COSTACK_DEFAULT_GUARD_SIZE unless the
+ * creator asked for another: inaccessible memory, so that a frame which
+ * overflows the stack faults there (platform_unix.c names the overflow)
+ * instead of writing into whatever lies below.  A frame larger than the
+ * guard can jump it; code with such frames must be built with
+ * -fstack-clash-protection, which probes every page (costack.h).
  *
- * Slabs (Linux 6.13+, where madvise(MADV_GUARD_INSTALL) works).  Stacks are
- * slots carved from large anonymous mappings, one slab list per stack size.
- * A slot is [guard page][usable stack]; the guard is a guard marker that
- * does not split the mapping, so a slab stays one kernel mapping (and
- * adjacent slabs merge), whatever the number of stacks: a million guarded
- * stacks need a few hundred mappings, not two million.  A freed stack goes
- * back to its slab guarded whole: guard markers over its usable part too
- * give its memory back to the kernel and make any later access fault, as
- * if it were unmapped (a dangling pointer into a finished coroutine's stack
- * crashes instead of reading zeros); they come off when the slot is reused.
- * An empty slab is unmapped, except one per stack size, kept to absorb the
- * next burst.  Slabs are shared by all threads; one mutex per stack size
- * guards its slabs.
+ * Two ways to guard, chosen once per process by a probe:
  *
- * One mapping per stack (older kernels, other Unixes, or the environment
- * variable COSTACK_NO_MADV_GUARD=1).  The guard comes from mprotect, which
- * splits a mapping in two wherever it is placed: carving slabs would save
- * the mmap call but not a single kernel mapping, so each stack keeps a
- * mapping of its own, unmapped when the stack is freed.  The kernel allows
- * vm.max_map_count mappings per process (65530 by default); the stacks may
- * use all but a reserve of them (5000, as QEMU leaves), and past that
- * costack__stack_map fails with ENOMEM instead of starving the rest of the
- * process (malloc, thread stacks, dlopen) of mappings.
+ * Guard markers (Linux 6.13+, where madvise(MADV_GUARD_INSTALL) works): a
+ * guard marker does not split a mapping, so stacks up to SLAB_STACK_MAX are
+ * slots carved from large anonymous mappings (slabs), one slab list per
+ * stack and guard size.  A slot is [guard][usable stack].  A slab stays one
+ * kernel mapping (and adjacent slabs merge), whatever the number of stacks:
+ * a million guarded stacks need a few hundred mappings, not two million.  A
+ * freed stack goes back to its slab guarded whole: guard markers over its
+ * usable part too give its memory back to the kernel and make any later
+ * access fault, as if it were unmapped (a dangling pointer into a finished
+ * coroutine's stack crashes instead of reading zeros); they come off when
+ * the slot is reused.  Markers need page tables, so larger stacks get a
+ * mapping of their own (guarded by a marker, unmapped when freed), and
+ * empty slabs are unmapped: a few are kept to absorb the next burst, and
+ * costack__stack_trim (costack_pool_set_max) unmaps those too.
+ *
+ * mprotect (older kernels, other Unixes, or the environment variable
+ * COSTACK_NO_MADV_GUARD=1).  An mprotect guard splits a mapping in two
+ * wherever it is placed: carving slabs would save the mmap call but not a
+ * single kernel mapping, so each stack has a mapping of its own, unmapped
+ * when the stack is freed.
+ *
+ * The kernel allows vm.max_map_count mappings per process (65530 by
+ * default).  The stacks may use all but a reserve of them (5000, as QEMU
+ * leaves); past that costack__stack_map fails with ENOMEM instead of
+ * starving the rest of the process (malloc, thread stacks, dlopen) of
+ * mappings.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -82,25 +92,31 @@
 
 #define MAP_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK)
 
-/* Mappings left to the rest of the process in one-mapping-per-stack mode. */
+/* Mappings left to the rest of the process. */
 #define MAPPING_RESERVE 5000
 /* The largest slab, in bytes of address space (it is reserved, not
  * committed: MAP_NORESERVE, and pages only count once touched). */
 #define SLAB_MAX_BYTES (sizeof(void *) >= 8 ? (size_t)64 << 20 : (size_t)4 << 20)
-/* Slots in the first slab of a stack size; each further slab doubles, up to
+/* The largest stack carved from slabs: a slab holds at least 7 of them. */
+#define SLAB_STACK_MAX (SLAB_MAX_BYTES / 8)
+/* Slots in the first slab of a class; each further slab doubles, up to
  * SLAB_MAX_BYTES, so a program with three coroutines maps little. */
 #define SLAB_FIRST_SLOTS 4
+/* Empty slabs kept for reuse, over all classes; at most one per class. */
+#define EMPTY_SLABS_KEPT 4
 
-/* ---- mode -------------------------------------------------------------- */
+/* ---- mode and budget --------------------------------------------------- */
 
 enum { MODE_SLABS = 1, MODE_OWN_MAPPING = 2 };
 
 static struct {
     pthread_once_t once;
     int mode;
-    size_t max_own; /* one-mapping mode: most stacks mapped at once */
-    size_t own;     /* one-mapping mode: stacks mapped now (atomic) */
-} g = {PTHREAD_ONCE_INIT, 0, 0, 0};
+    size_t max_maps; /* kernel mappings the stacks may use */
+    size_t maps;     /* kernel mappings they use now (atomic) */
+    size_t bytes;    /* address space mapped for stacks (atomic) */
+    size_t empty_kept; /* empty slabs kept, over all classes (atomic) */
+} g = {PTHREAD_ONCE_INIT, 0, 0, 0, 0, 0};
 
 /* The kernel's limit on mappings per process, or 0 when there is none. */
 static size_t max_map_count(void)
@@ -149,11 +165,10 @@ static void probe_mode(void)
         munmap(p, 2 * page);
     }
     if (limit == 0) {
-        g.max_own = (size_t)-1;
+        g.max_maps = (size_t)-1;
     } else {
         size_t reserve = limit / 2 < MAPPING_RESERVE ? limit / 2 : MAPPING_RESERVE;
-        /* Two mappings per stack: the guard and the rest. */
-        g.max_own = (limit - reserve) / 2;
+        g.max_maps = limit - reserve;
     }
 }
 
@@ -165,8 +180,50 @@ static int mode(void)
 
 size_t costack__platform_pool_cap(void)
 {
-    /* Pooled slab stacks hold no mapping of their own. */
-    return mode() == MODE_SLABS ? (size_t)-1 : g.max_own;
+    /* mprotect-guarded stacks take two mappings each; slab stacks none of
+     * their own (the large ones, with a mapping each, are rare). */
+    return mode() == MODE_SLABS ? (size_t)-1 : g.max_maps / 2;
+}
+
+/* Take n kernel mappings from the budget: 0, or -1 with errno ENOMEM. */
+static int maps_take(size_t n)
+{
+    if (__atomic_add_fetch(&g.maps, n, __ATOMIC_RELAXED) > g.max_maps) {
+        __atomic_sub_fetch(&g.maps, n, __ATOMIC_RELAXED);
+        errno = ENOMEM;
+        return -1;
+    }
+    return 0;
+}
+
+/* mmap for stacks, counted against the budget and in the address space
+ * costack holds; nmaps is how many mappings the result will be. */
+static char *map_stacks(size_t bytes, size_t nmaps)
+{
+    void *p;
+    if (maps_take(nmaps) != 0)
+        return NULL;
+    p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_FLAGS, -1, 0);
+    if (p == MAP_FAILED) {
+        __atomic_sub_fetch(&g.maps, nmaps, __ATOMIC_RELAXED);
+        errno = ENOMEM;
+        return NULL;
+    }
+    __atomic_add_fetch(&g.bytes, bytes, __ATOMIC_RELAXED);
+    return (char *)p;
+}
+
+static void unmap_stacks(char *p, size_t bytes, size_t nmaps)
+{
+    munmap(p, bytes);
+    __atomic_sub_fetch(&g.maps, nmaps, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&g.bytes, bytes, __ATOMIC_RELAXED);
+}
+
+size_t costack__stack_address_space(size_t stack_bytes)
+{
+    (void)stack_bytes;
+    return __atomic_load_n(&g.bytes, __ATOMIC_RELAXED);
 }
 
 /* ---- slabs ------------------------------------------------------------- */
@@ -179,17 +236,19 @@ typedef struct Slab {
     char *base;
     size_t bytes;
     uint32_t nslots;
-    uint32_t carved; /* slots [0, carved) have their guard page */
+    uint32_t carved; /* slots [0, carved) have their guard */
     uint32_t in_use;
     uint32_t nfree;
     uint32_t free_idx[]; /* nslots entries: freed (guarded whole) slots */
 } Slab;
 
-/* All slabs of one stack size.  Classes are never freed: there is one per
- * stack size the program ever used. */
+/* All slabs of one stack and guard size.  Classes are never freed (one per
+ * size pair the program ever used, a few dozen bytes each); their slabs
+ * are. */
 struct SlabClass {
     SlabClass *next; /* immutable once published */
     size_t size;     /* usable bytes of each stack */
+    size_t guard;    /* guard bytes below each */
     size_t slot;     /* guard + size */
     pthread_mutex_t lock;
     Slab *avail;     /* slabs with a free or never-carved slot */
@@ -200,28 +259,29 @@ struct SlabClass {
 static SlabClass *classes;
 static pthread_mutex_t classes_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static SlabClass *find_class(SlabClass *c, size_t size)
+static SlabClass *find_class(SlabClass *c, size_t size, size_t guard)
 {
     for (; c; c = c->next)
-        if (c->size == size)
+        if (c->size == size && c->guard == guard)
             return c;
     return NULL;
 }
 
-static SlabClass *get_class(size_t size)
+static SlabClass *get_class(size_t size, size_t guard)
 {
     SlabClass *head = __atomic_load_n(&classes, __ATOMIC_ACQUIRE);
-    SlabClass *c = find_class(head, size);
+    SlabClass *c = find_class(head, size, guard);
 
     if (c)
         return c;
     pthread_mutex_lock(&classes_lock);
-    c = find_class(classes, size);
+    c = find_class(classes, size, guard);
     if (!c) {
         c = (SlabClass *)calloc(1, sizeof(*c));
         if (c) {
             c->size = size;
-            c->slot = size + costack__page_size();
+            c->guard = guard;
+            c->slot = guard + size;
             pthread_mutex_init(&c->lock, NULL);
             c->next = classes;
             __atomic_store_n(&classes, c, __ATOMIC_RELEASE);
@@ -260,29 +320,26 @@ static Slab *slab_new(SlabClass *c, size_t nslabs)
     size_t max_slots = SLAB_MAX_BYTES / c->slot;
     size_t n = nslabs < 16 ? (size_t)SLAB_FIRST_SLOTS << nslabs : max_slots;
     Slab *s;
-    void *p;
+    char *p;
 
     if (n > max_slots)
         n = max_slots;
     if (n == 0)
-        n = 1; /* a stack larger than a slab: a slab of one */
-    if (n > UINT32_MAX)
-        n = UINT32_MAX;
+        n = 1; /* a guard larger than a slab: a slab of one */
     s = (Slab *)malloc(sizeof(*s) + n * sizeof(s->free_idx[0]));
     if (!s) {
         errno = ENOMEM;
         return NULL;
     }
-    p = mmap(NULL, n * c->slot, PROT_READ | PROT_WRITE, MAP_FLAGS, -1, 0);
-    if (p == MAP_FAILED) {
+    p = map_stacks(n * c->slot, 1);
+    if (!p) {
         free(s);
-        errno = ENOMEM;
         return NULL;
     }
     VG_NOACCESS(p, n * c->slot);
     s->cls = c;
     s->prev = s->next = NULL;
-    s->base = (char *)p;
+    s->base = p;
     s->bytes = n * c->slot;
     s->nslots = (uint32_t)n;
     s->carved = 0;
@@ -291,12 +348,17 @@ static Slab *slab_new(SlabClass *c, size_t nslabs)
     return s;
 }
 
+static void slab_free(Slab *s)
+{
+    unmap_stacks(s->base, s->bytes, 1);
+    free(s);
+}
+
 static void slab_give_back(CostackStack *st);
 
-static int slab_take(CostackStack *st, size_t size)
+static int slab_take(CostackStack *st, size_t size, size_t guard)
 {
-    size_t page = costack__page_size();
-    SlabClass *c = get_class(size);
+    SlabClass *c = get_class(size, guard);
     Slab *s;
     uint32_t idx;
     char *slot;
@@ -315,16 +377,17 @@ static int slab_take(CostackStack *st, size_t size)
         avail_link(c, s);
         c->nslabs++;
         c->nempty++;
+        __atomic_add_fetch(&g.empty_kept, 1, __ATOMIC_RELAXED);
     }
     fresh = s->nfree == 0;
     if (!fresh) {
         idx = s->free_idx[--s->nfree];
     } else {
-        /* First use of this slot: its guard page, for the life of the
-         * slab (freeing and reusing the slot guard and unguard only the
-         * usable part). */
+        /* First use of this slot: its guard, for the life of the slab
+         * (freeing and reusing the slot guard and unguard only the usable
+         * part). */
         idx = s->carved;
-        if (madvise(s->base + (size_t)idx * c->slot, page,
+        if (madvise(s->base + (size_t)idx * c->slot, guard,
                     MADV_GUARD_INSTALL) != 0) {
             pthread_mutex_unlock(&c->lock);
             errno = ENOMEM;
@@ -332,8 +395,10 @@ static int slab_take(CostackStack *st, size_t size)
         }
         s->carved++;
     }
-    if (s->in_use++ == 0)
+    if (s->in_use++ == 0) {
         c->nempty--;
+        __atomic_sub_fetch(&g.empty_kept, 1, __ATOMIC_RELAXED);
+    }
     if (s->nfree == 0 && s->carved == s->nslots)
         avail_unlink(c, s);
     pthread_mutex_unlock(&c->lock);
@@ -341,17 +406,17 @@ static int slab_take(CostackStack *st, size_t size)
     slot = s->base + (size_t)idx * c->slot;
     st->owner = s;
     st->guard = slot;
-    st->lo = slot + page;
+    st->guard_size = guard;
+    st->lo = slot + guard;
     st->size = size;
+    st->map = slot;
+    st->map_size = c->slot;
     if (!fresh && madvise(st->lo, size, MADV_GUARD_REMOVE) != 0) {
         slab_give_back(st);
         errno = ENOMEM;
         return -1;
     }
     VG_DEFINED(st->lo, size); /* untouched pages: zeros */
-    st->map = slot;
-    st->map_size = c->slot;
-    st->guard_size = page;
     return 0;
 }
 
@@ -374,39 +439,72 @@ static void slab_give_back(CostackStack *st)
         avail_link(c, s); /* it was full */
     s->free_idx[s->nfree++] = (uint32_t)((st->guard - s->base) / c->slot);
     if (--s->in_use == 0) {
-        if (c->nempty > 0) {
+        /* Empty: kept for the next burst if it is the class's only empty
+         * slab and few are kept overall, else unmapped. */
+        if (c->nempty == 0 &&
+            __atomic_add_fetch(&g.empty_kept, 1, __ATOMIC_RELAXED) <=
+                EMPTY_SLABS_KEPT) {
+            c->nempty++;
+        } else {
+            if (c->nempty == 0)
+                __atomic_sub_fetch(&g.empty_kept, 1, __ATOMIC_RELAXED);
             avail_unlink(c, s);
             c->nslabs--;
             doomed = s;
-        } else {
-            c->nempty++;
         }
     }
     pthread_mutex_unlock(&c->lock);
-    if (doomed) {
-        munmap(doomed->base, doomed->bytes);
-        free(doomed);
+    if (doomed)
+        slab_free(doomed);
+}
+
+void costack__stack_trim(void)
+{
+    SlabClass *c;
+    if (mode() != MODE_SLABS)
+        return;
+    for (c = __atomic_load_n(&classes, __ATOMIC_ACQUIRE); c; c = c->next) {
+        Slab *s, *next, *doomed = NULL;
+        pthread_mutex_lock(&c->lock);
+        for (s = c->avail; s; s = next) {
+            next = s->next;
+            if (s->in_use == 0) {
+                avail_unlink(c, s);
+                c->nslabs--;
+                c->nempty--;
+                __atomic_sub_fetch(&g.empty_kept, 1, __ATOMIC_RELAXED);
+                s->next = doomed;
+                doomed = s;
+            }
+        }
+        pthread_mutex_unlock(&c->lock);
+        while (doomed) {
+            s = doomed;
+            doomed = s->next;
+            slab_free(s);
+        }
     }
 }
 
-/* ---- one mapping per stack --------------------------------------------- */
+/* ---- one mapping per stack ---------------------------------------------- */
 
-static int own_map(CostackStack *st, size_t size)
+/* A mapping of the stack's own, [guard][usable stack]: a guard marker where
+ * markers work (one kernel mapping), mprotect otherwise (two). */
+static int own_map(CostackStack *st, size_t size, size_t guard)
 {
-    size_t page = costack__page_size();
-    size_t total = size + page;
-    char *p;
+    size_t total = guard + size;
+    size_t nmaps = mode() == MODE_SLABS ? 1 : 2;
+    char *p = map_stacks(total, nmaps);
+    int guarded;
 
-    if (__atomic_add_fetch(&g.own, 1, __ATOMIC_RELAXED) > g.max_own) {
-        __atomic_sub_fetch(&g.own, 1, __ATOMIC_RELAXED);
-        errno = ENOMEM;
+    if (!p)
         return -1;
-    }
-    p = (char *)mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_FLAGS, -1, 0);
-    if (p == (char *)MAP_FAILED || mprotect(p, page, PROT_NONE) != 0) {
-        if (p != (char *)MAP_FAILED)
-            munmap(p, total);
-        __atomic_sub_fetch(&g.own, 1, __ATOMIC_RELAXED);
+    if (nmaps == 1)
+        guarded = madvise(p, guard, MADV_GUARD_INSTALL) == 0;
+    else
+        guarded = mprotect(p, guard, PROT_NONE) == 0;
+    if (!guarded) {
+        unmap_stacks(p, total, nmaps);
         errno = ENOMEM;
         return -1;
     }
@@ -414,23 +512,24 @@ static int own_map(CostackStack *st, size_t size)
     st->map = p;
     st->map_size = total;
     st->guard = p;
-    st->guard_size = page;
-    st->lo = p + page;
+    st->guard_size = guard;
+    st->lo = p + guard;
     st->size = size;
     return 0;
 }
 
 static void own_unmap(CostackStack *st)
 {
-    munmap(st->map, st->map_size);
-    __atomic_sub_fetch(&g.own, 1, __ATOMIC_RELAXED);
+    unmap_stacks((char *)st->map, st->map_size, mode() == MODE_SLABS ? 1 : 2);
 }
 
 /* ---- the interface ------------------------------------------------------ */
 
-int costack__stack_map(CostackStack *st, size_t size)
+int costack__stack_map(CostackStack *st, size_t size, size_t guard)
 {
-    int rc = mode() == MODE_SLABS ? slab_take(st, size) : own_map(st, size);
+    int rc = mode() == MODE_SLABS && size <= SLAB_STACK_MAX
+                 ? slab_take(st, size, guard)
+                 : own_map(st, size, guard);
     if (rc != 0)
         return -1;
 #ifdef COSTACK_HAVE_VALGRIND

@@ -15,14 +15,15 @@
 #include "backend.h"
 #include "platform.h"
 
-int costack__setjmp_prepare(CostackCoroutine *co, size_t stack_size)
+int costack__setjmp_prepare(CostackCoroutine *co, size_t stack_size,
+                            size_t guard_size)
 {
     co->ctx = (CostackCtx *)malloc(sizeof(CostackCtx));
     if (!co->ctx) {
         errno = ENOMEM;
         return -1;
     }
-    if (costack__stack_map(&co->stack, stack_size) != 0) {
+    if (costack__stack_map(&co->stack, stack_size, guard_size) != 0) {
         int e = errno;
         free(co->ctx);
         co->ctx = NULL;

@@ -34,7 +34,8 @@ struct CostackCtx {
 
 /* Allocate co->ctx and map co's stack.  0, or -1 with errno and nothing
  * left allocated. */
-int costack__setjmp_prepare(CostackCoroutine *co, size_t stack_size);
+int costack__setjmp_prepare(CostackCoroutine *co, size_t stack_size,
+                            size_t guard_size);
 
 /* setjmp may only be called as a whole controlling expression (C99
  * 7.13.1.1), hence the switch statement.  from and to are not changed

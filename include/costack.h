@@ -43,10 +43,26 @@
  *   yielding outside a coroutine, ...) prints one line starting "costack:"
  *   (or QEMU's message, where QEMU has one) to stderr and aborts.
  *
+ * Stack overflow
+ *   Below every stack lies a guard of inaccessible memory (64 KiB unless
+ *   CostackOptions.guard_size says otherwise).  A coroutine that overflows
+ *   its stack faults there, and costack prints "costack: coroutine stack
+ *   overflow (coroutine 0x..., stack N bytes)" and dies of the fault.  A
+ *   single frame larger than the guard (a large local array, alloca, a
+ *   signal handler's frame on the coroutine's stack) can jump it and write
+ *   into whatever lies below, another coroutine's stack included: build
+ *   code that has such frames and runs in coroutines with
+ *   -fstack-clash-protection (gcc, clang), which touches every page of a
+ *   large frame in order, or give those coroutines a larger guard.  The
+ *   core itself is built with it where the compiler has it.  On Windows
+ *   every frame larger than a page probes its pages (__chkstk) and the
+ *   system guards fiber stacks, so no frame can jump the guard.
+ *
  * Signals (Unix)
- *   A SIGSEGV/SIGBUS handler reports overflows of a coroutine's guard page
- *   and passes every other fault on to the handler installed before it.
- *   The sigaltstack backend reserves SIGUSR2.
+ *   A SIGSEGV/SIGBUS handler reports overflows of a coroutine's stack (a
+ *   fault in its guard, or below its stack with the stack pointer there
+ *   too) and passes every other fault on to the handler installed before
+ *   it.  The sigaltstack backend reserves SIGUSR2.
  */
 #ifndef COSTACK_H
 #define COSTACK_H
@@ -68,12 +84,26 @@ typedef void CostackEntry(void *opaque);
 #define COSTACK_DEFAULT_STACK_SIZE ((size_t)1 << 20)
 /** The smallest stack size accepted by costack_create_with. */
 #define COSTACK_MIN_STACK_SIZE ((size_t)16 << 10)
+/** The largest stack size accepted by costack_create_with: 1 GiB. */
+#define COSTACK_MAX_STACK_SIZE ((size_t)1 << 30)
+/** The default guard size: 64 KiB of inaccessible memory below every stack,
+ *  so that a frame up to that size which overflows faults in the guard
+ *  instead of writing past it (see "Stack overflow" above). */
+#define COSTACK_DEFAULT_GUARD_SIZE ((size_t)64 << 10)
+/** The largest guard size accepted by costack_create_with: 64 MiB. */
+#define COSTACK_MAX_GUARD_SIZE ((size_t)64 << 20)
 
 /** Options for costack_create_with.  Zero-initialise, then set fields. */
 typedef struct CostackOptions {
-    /** Usable stack size in bytes, not counting the guard page; 0 means
+    /** Usable stack size in bytes, not counting the guard; 0 means
      *  COSTACK_DEFAULT_STACK_SIZE.  Rounded up to the page size. */
     size_t stack_size;
+    /** Bytes of inaccessible guard below the stack; 0 means
+     *  COSTACK_DEFAULT_GUARD_SIZE.  Rounded up to the page size.  Guards
+     *  cost address space and a few page-table entries, not memory.
+     *  Ignored on Windows, where the system guards fiber stacks and every
+     *  frame larger than a page probes its pages. */
+    size_t guard_size;
 } CostackOptions;
 
 /** Process-wide counters (a snapshot; each field is read atomically). */
@@ -87,11 +117,15 @@ typedef struct CostackStats {
      *  MADV_GUARD_INSTALL (Linux 6.13+), a slot carved from a larger
      *  mapping (a slab) shared with other stacks of the same size. */
     size_t stacks_mapped;
-    /** Bytes of address space those stacks occupy, guard pages included
+    /** Bytes of address space those stacks occupy, guards included
      *  (reserved, not resident: see costack_stack_high_water for what a
-     *  stack actually uses).  Slab slots that hold no stack are not
-     *  counted; their memory has been given back to the kernel. */
+     *  stack actually uses). */
     size_t stack_bytes_mapped;
+    /** Bytes of address space costack holds for stacks: the stacks above
+     *  plus slab slots that hold no stack and empty slabs kept for reuse
+     *  (costack_pool_set_max gives the empty slabs back).  Reserved, not
+     *  resident: free slots hold no memory. */
+    size_t stack_address_space;
 } CostackStats;
 
 /**
@@ -104,8 +138,9 @@ CostackCoroutine *costack_create(CostackEntry *entry, void *opaque);
 
 /**
  * As costack_create, with options (NULL means defaults).  A stack size
- * below COSTACK_MIN_STACK_SIZE, or so large that it overflows, gives NULL
- * with errno EINVAL.
+ * below COSTACK_MIN_STACK_SIZE or above COSTACK_MAX_STACK_SIZE, or a guard
+ * size above COSTACK_MAX_GUARD_SIZE, gives NULL with errno EINVAL; so does
+ * a NULL entry (for costack_create too).
  */
 CostackCoroutine *costack_create_with(CostackEntry *entry, void *opaque,
                                       const CostackOptions *options);

@@ -376,6 +376,7 @@ impl Builder {
         let header = block.cast::<Header<I, Y, R>>();
         let options = sys::CostackOptions {
             stack_size: self.stack_size,
+            guard_size: 0,
         };
         // SAFETY: `trampoline::<I, Y, R, F>` expects exactly this block as
         // its opaque; the block lives until `Coroutine::drop` (invariant 3).

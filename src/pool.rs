@@ -38,9 +38,13 @@ pub struct Stats {
     /// Bytes of address space those stacks occupy, guard pages included
     /// (reserved, not resident: see
     /// [`Coroutine::stack_high_water`](crate::Coroutine::stack_high_water)
-    /// for what a stack actually uses). Slab slots that hold no stack are
-    /// not counted; their memory has been given back to the kernel.
+    /// for what a stack actually uses).
     pub stack_bytes_mapped: usize,
+    /// Bytes of address space the C core holds for stacks: the stacks'
+    /// own plus slab slots that hold no stack and empty slabs kept for
+    /// reuse ([`set_pool_max`] gives the empty slabs back). Reserved, not
+    /// resident.
+    pub stack_address_space: usize,
 }
 
 /// The C core's counters of coroutines and stacks, now, over the whole
@@ -62,6 +66,7 @@ pub fn stats() -> Stats {
         pooled: 0,
         stacks_mapped: 0,
         stack_bytes_mapped: 0,
+        stack_address_space: 0,
     };
     // SAFETY: `raw` is a valid, writable `CostackStats`, which the C
     // function only fills in; any thread, any time.
@@ -71,6 +76,7 @@ pub fn stats() -> Stats {
         pooled: raw.pooled,
         stacks_mapped: raw.stacks_mapped,
         stack_bytes_mapped: raw.stack_bytes_mapped,
+        stack_address_space: raw.stack_address_space,
     }
 }
 

@@ -4,6 +4,9 @@
 
 pub const COSTACK_DEFAULT_STACK_SIZE: u32 = 1048576;
 pub const COSTACK_MIN_STACK_SIZE: u32 = 16384;
+pub const COSTACK_MAX_STACK_SIZE: u32 = 1073741824;
+pub const COSTACK_DEFAULT_GUARD_SIZE: u32 = 65536;
+pub const COSTACK_MAX_GUARD_SIZE: u32 = 67108864;
 #[doc = " A coroutine.  Opaque; created by costack_create, released when its entry\n  function returns (or by costack_destroy)."]
 #[repr(C)]
 #[derive(Debug)]
@@ -16,8 +19,10 @@ pub type CostackEntry = ::core::option::Option<unsafe extern "C" fn(opaque: *mut
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct CostackOptions {
-    #[doc = " Usable stack size in bytes, not counting the guard page; 0 means\n  COSTACK_DEFAULT_STACK_SIZE.  Rounded up to the page size."]
+    #[doc = " Usable stack size in bytes, not counting the guard; 0 means\n  COSTACK_DEFAULT_STACK_SIZE.  Rounded up to the page size."]
     pub stack_size: usize,
+    #[doc = " Bytes of inaccessible guard below the stack; 0 means\n  COSTACK_DEFAULT_GUARD_SIZE.  Rounded up to the page size.  Guards\n  cost address space and a few page-table entries, not memory.\n  Ignored on Windows, where the system guards fiber stacks and every\n  frame larger than a page probes its pages."]
+    pub guard_size: usize,
 }
 #[doc = " Process-wide counters (a snapshot; each field is read atomically)."]
 #[repr(C)]
@@ -29,13 +34,15 @@ pub struct CostackStats {
     pub pooled: usize,
     #[doc = " Coroutine stacks currently allocated (of live and pooled\n  coroutines).  Each is a mapping of its own or, where the kernel has\n  MADV_GUARD_INSTALL (Linux 6.13+), a slot carved from a larger\n  mapping (a slab) shared with other stacks of the same size."]
     pub stacks_mapped: usize,
-    #[doc = " Bytes of address space those stacks occupy, guard pages included\n  (reserved, not resident: see costack_stack_high_water for what a\n  stack actually uses).  Slab slots that hold no stack are not\n  counted; their memory has been given back to the kernel."]
+    #[doc = " Bytes of address space those stacks occupy, guards included\n  (reserved, not resident: see costack_stack_high_water for what a\n  stack actually uses)."]
     pub stack_bytes_mapped: usize,
+    #[doc = " Bytes of address space costack holds for stacks: the stacks above\n  plus slab slots that hold no stack and empty slabs kept for reuse\n  (costack_pool_set_max gives the empty slabs back).  Reserved, not\n  resident: free slots hold no memory."]
+    pub stack_address_space: usize,
 }
 extern "C" {
     #[doc = " Create a coroutine that will run entry(opaque) on a new stack of the\n default size.  It does not run until costack_enter.  Any thread.\n Returns NULL with errno set when memory or mappings are exhausted\n (ENOMEM) or the system refuses (EAGAIN); never aborts for that."]
     pub fn costack_create(entry: CostackEntry, opaque: *mut libc::c_void) -> *mut CostackCoroutine;
-    #[doc = " As costack_create, with options (NULL means defaults).  A stack size\n below COSTACK_MIN_STACK_SIZE, or so large that it overflows, gives NULL\n with errno EINVAL."]
+    #[doc = " As costack_create, with options (NULL means defaults).  A stack size\n below COSTACK_MIN_STACK_SIZE or above COSTACK_MAX_STACK_SIZE, or a guard\n size above COSTACK_MAX_GUARD_SIZE, gives NULL with errno EINVAL; so does\n a NULL entry (for costack_create too)."]
     pub fn costack_create_with(
         entry: CostackEntry,
         opaque: *mut libc::c_void,

@@ -6,6 +6,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
+#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -178,6 +179,13 @@ void case_death_high_water_terminated(void)
 
 #define NEIGHBOURS 3
 
+/* How the middle coroutine overflows its stack. */
+enum {
+    OVERFLOW_NOT_YET,
+    OVERFLOW_RECURSE,      /* deep recursion, small frames */
+    OVERFLOW_BIG_FRAME,    /* one 24 KiB frame on a 16 KiB stack */
+    OVERFLOW_SIGNAL_FRAME  /* a signal handler with a 34 KiB frame */
+};
 static volatile int slab_overflow_now;
 static char *volatile slab_local[NEIGHBOURS];
 static volatile unsigned long slab_sink;
@@ -192,13 +200,40 @@ static TEST_NOINLINE void slab_recurse(unsigned long n)
     slab_sink += (unsigned long)pad[0];
 }
 
+/* A frame larger than the stack of which only the lowest 4 KiB are
+ * written, as code built without -fstack-clash-protection leaves it:
+ * nothing touches the pages between the stack and the frame's bottom, so
+ * only a guard as large as the jump stops the write. */
+static TEST_NOINLINE void slab_big_frame(void)
+{
+    volatile char big[24 << 10];
+    size_t i;
+    for (i = 0; i < 4096; i += 64)
+        big[i] = 1;
+    slab_sink += (unsigned long)big[0];
+}
+
+static void slab_big_handler(int sig)
+{
+    volatile char big[34 << 10];
+    size_t i;
+    (void)sig;
+    for (i = 0; i < 4096; i += 64)
+        big[i] = 1;
+    slab_sink += (unsigned long)big[0];
+}
+
 static void slab_entry(void *opaque)
 {
     volatile char local = 1;
     slab_local[(uintptr_t)opaque] = (char *)&local;
     costack_yield();
-    if (slab_overflow_now)
+    if (slab_overflow_now == OVERFLOW_RECURSE)
         slab_recurse(0);
+    else if (slab_overflow_now == OVERFLOW_BIG_FRAME)
+        slab_big_frame();
+    else if (slab_overflow_now == OVERFLOW_SIGNAL_FRAME)
+        raise(SIGUSR1); /* handled on this stack: no SA_ONSTACK */
 }
 
 /* The mapping of /proc/self/maps that holds p: [*lo, *hi).  0 or -1. */
@@ -223,9 +258,10 @@ static int mapping_of(const void *p, uintptr_t *lo, uintptr_t *hi)
 }
 
 /* Three small stacks side by side, all suspended, then the middle one
- * overflows: its guard must stop it before it reaches the stack below.
- * Prints whether the three share a mapping (a slab) for the parent. */
-int child_overflow_slab(void)
+ * overflows (how: the argument): its guard must stop it before it reaches
+ * the stack below.  Prints whether the three share a mapping (a slab) for
+ * the parent. */
+static int overflow_between_neighbours(int how)
 {
     CostackCoroutine *co[NEIGHBOURS];
     CostackOptions o;
@@ -248,29 +284,52 @@ int child_overflow_slab(void)
     printf("%s\nco=%p\n", shared ? "one mapping for all" : "own mappings",
            (void *)co[1]);
     fflush(stdout);
-    slab_overflow_now = 1;
+    slab_overflow_now = how;
     costack_enter(co[1]);
     return 0; /* not reached */
 }
 
-static void expect_slab_overflow(const char *env, const char *layout)
+int child_overflow_slab(void)
+{
+    return overflow_between_neighbours(OVERFLOW_RECURSE);
+}
+
+int child_overflow_big_frame(void)
+{
+    return overflow_between_neighbours(OVERFLOW_BIG_FRAME);
+}
+
+int child_overflow_signal_frame(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = slab_big_handler;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGUSR1, &sa, NULL) != 0)
+        return 5;
+    return overflow_between_neighbours(OVERFLOW_SIGNAL_FRAME);
+}
+
+static void expect_slab_overflow(const char *child, const char *env,
+                                 const char *layout)
 {
     ChildResult r;
     unsigned long long addr = 0;
     const char *p;
     char msg[200];
 
-    if (harness_run_child("overflow_slab", env, env ? "1" : NULL, &r) != 0)
+    if (harness_run_child(child, env, env ? "1" : NULL, &r) != 0)
         return;
     p = strstr(r.out, "co=");
     if (!p || sscanf(p, "co=%llx", &addr) != 1 || addr == 0) {
-        harness_fail(__FILE__, __LINE__, "no coroutine address printed");
+        harness_fail(__FILE__, __LINE__, "%s: no coroutine address printed",
+                     child);
         harness_expect_death(&r, SIGSEGV, NULL, __FILE__, __LINE__);
         return;
     }
     if (layout && !strstr(r.out, layout))
-        harness_fail(__FILE__, __LINE__, "expected \"%s\", child said: %s",
-                     layout, r.out);
+        harness_fail(__FILE__, __LINE__, "%s: expected \"%s\", child said: %s",
+                     child, layout, r.out);
     snprintf(msg, sizeof(msg),
              "costack: coroutine stack overflow (coroutine 0x%llx, stack "
              "%zu bytes)\n",
@@ -304,9 +363,19 @@ void case_death_overflow_slab(void)
     /* Where the kernel has guard markers, the stacks are carved from one
      * slab; elsewhere, or with COSTACK_NO_MADV_GUARD=1, each has a mapping
      * of its own with an mprotect guard.  Both must name the overflow. */
+    static const char *const children[] = {
+        "overflow_slab",       /* deep recursion */
+        "overflow_big_frame",  /* a frame larger than the stack */
+        "overflow_signal_frame" /* a signal handler's frame */
+    };
     int slabs = kernel_has_guard_markers() && !getenv("COSTACK_NO_MADV_GUARD");
-    expect_slab_overflow(NULL, slabs ? "one mapping for all" : "own mappings");
-    expect_slab_overflow("COSTACK_NO_MADV_GUARD", "own mappings");
+    size_t i;
+    for (i = 0; i < sizeof(children) / sizeof(children[0]); i++) {
+        expect_slab_overflow(children[i], NULL,
+                             slabs ? "one mapping for all" : "own mappings");
+        expect_slab_overflow(children[i], "COSTACK_NO_MADV_GUARD",
+                             "own mappings");
+    }
 }
 
 #else
@@ -319,3 +388,155 @@ void case_death_overflow_slab(void)
 }
 
 #endif /* !_WIN32 */
+
+/* ---- sizes, guards and the address space they hold ------------------------ */
+
+static void touch_top(void *opaque)
+{
+    volatile char local[256];
+    local[0] = (char)(uintptr_t)opaque;
+    (void)local[0];
+}
+
+void case_stack_limits(void)
+{
+    CostackOptions o;
+    CostackStats s0, s1;
+    CostackCoroutine *co;
+
+    memset(&o, 0, sizeof(o));
+    /* Too large a stack or guard: EINVAL, nothing mapped. */
+    costack_stats(&s0);
+    o.stack_size = COSTACK_MAX_STACK_SIZE + 1;
+    errno = 0;
+    EXPECT(costack_create_with(touch_top, NULL, &o) == NULL);
+    EXPECT_EQ(errno, EINVAL);
+    o.stack_size = (size_t)-1;
+    errno = 0;
+    EXPECT(costack_create_with(touch_top, NULL, &o) == NULL);
+    EXPECT_EQ(errno, EINVAL);
+    o.stack_size = 0;
+    o.guard_size = COSTACK_MAX_GUARD_SIZE + 1;
+    errno = 0;
+    EXPECT(costack_create_with(touch_top, NULL, &o) == NULL);
+    EXPECT_EQ(errno, EINVAL);
+    errno = 0;
+    EXPECT(costack_create(NULL, NULL) == NULL);
+    EXPECT_EQ(errno, EINVAL);
+    costack_stats(&s1);
+    EXPECT_EQ(s1.stacks_mapped, s0.stacks_mapped);
+
+    /* A guard as asked: the stack's bytes are its size and its guard (a
+     * size of its own, so that nothing pooled is reused). */
+    o.stack_size = 80 * KIB + page_size();
+    o.guard_size = 256 * KIB;
+    costack_stats(&s0);
+    co = costack_create_with(touch_top, NULL, &o);
+    REQUIRE(co != NULL);
+    costack_stats(&s1);
+#ifdef _WIN32
+    /* The system guards a fiber's stack; the guard asked for is ignored. */
+    EXPECT(s1.stack_bytes_mapped - s0.stack_bytes_mapped >= o.stack_size);
+#else
+    EXPECT_EQ(s1.stack_bytes_mapped - s0.stack_bytes_mapped,
+              o.stack_size + o.guard_size);
+#endif
+    EXPECT(s1.stack_address_space >= s1.stack_bytes_mapped);
+    costack_destroy(co);
+
+    /* The largest stack is accepted (address space only: nothing touched
+     * but its top). */
+    o.stack_size = COSTACK_MAX_STACK_SIZE;
+    o.guard_size = COSTACK_MAX_GUARD_SIZE;
+    co = costack_create_with(touch_top, NULL, &o);
+    REQUIRE(co != NULL);
+    EXPECT_EQ(costack_stack_size(co), COSTACK_MAX_STACK_SIZE);
+    costack_enter(co);
+}
+
+#if defined(__linux__)
+/* A field of /proc/self/status in KiB ("VmSize:", "VmPTE:"), or -1. */
+static long status_kib(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t n = strlen(field);
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, field, n) == 0 && sscanf(line + n, "%ld", &v) == 1)
+            break;
+    fclose(f);
+    return v;
+}
+
+/* Run one coroutine of the given sizes to its end. */
+static int run_one(size_t stack, size_t guard)
+{
+    CostackOptions o;
+    CostackCoroutine *co;
+    memset(&o, 0, sizeof(o));
+    o.stack_size = stack;
+    o.guard_size = guard;
+    co = costack_create_with(touch_top, NULL, &o);
+    if (!co)
+        return -1;
+    costack_enter(co);
+    return 0;
+}
+
+/* Stacks of many sizes, and the largest, come and go with the pool off;
+ * once the pool limit is set again (which gives back what the stack
+ * allocator keeps empty), the address space and the page tables the
+ * process holds are back where they started. */
+void case_stacks_come_back(void)
+{
+    size_t saved_max = costack_pool_max();
+    long vm0, pte0, vm1, pte1;
+    CostackStats st;
+    size_t i;
+
+    costack_pool_set_max(0);
+    REQUIRE(run_one(0, 0) == 0); /* whatever first use sets up */
+    vm0 = status_kib("VmSize:");
+    pte0 = status_kib("VmPTE:");
+    if (vm0 < 0 || pte0 < 0) {
+        costack_pool_set_max(saved_max);
+        harness_skip("no VmSize or VmPTE in /proc/self/status");
+        return;
+    }
+    for (i = 0; i < 2000; i++) {
+        if (run_one(COSTACK_MIN_STACK_SIZE + i * page_size(), 0) != 0) {
+            harness_fail(__FILE__, __LINE__, "size %zu: %s",
+                         COSTACK_MIN_STACK_SIZE + i * page_size(),
+                         strerror(errno));
+            break;
+        }
+    }
+    for (i = 0; i < 4; i++) {
+        EXPECT(run_one(COSTACK_MAX_STACK_SIZE, COSTACK_MAX_GUARD_SIZE) == 0);
+        EXPECT(run_one(COSTACK_MAX_STACK_SIZE - i * page_size(), 0) == 0);
+        EXPECT(run_one(8 << 20, 0) == 0);
+    }
+    costack_pool_set_max(0);
+    vm1 = status_kib("VmSize:");
+    pte1 = status_kib("VmPTE:");
+    costack_stats(&st);
+    costack_pool_set_max(saved_max);
+    if (vm1 > vm0 + 16 * 1024)
+        harness_fail(__FILE__, __LINE__, "VmSize grew from %ld to %ld KiB",
+                     vm0, vm1);
+    if (pte1 > pte0 + 64)
+        harness_fail(__FILE__, __LINE__, "VmPTE grew from %ld to %ld KiB",
+                     pte0, pte1);
+    EXPECT_EQ(st.live, 0);
+    EXPECT_EQ(st.pooled, 0);
+    EXPECT_EQ(st.stack_address_space, 0);
+}
+#else
+void case_stacks_come_back(void)
+{
+    harness_skip("reads VmSize and VmPTE from Linux's /proc/self/status");
+}
+#endif

@@ -75,6 +75,8 @@ static const Case cases[] = {
     {"stack_high_water", case_stack_high_water},
     {"death_high_water_terminated", case_death_high_water_terminated},
     {"death_overflow_slab", case_death_overflow_slab},
+    {"stack_limits", case_stack_limits},
+    {"stacks_come_back", case_stacks_come_back},
     {"backtrace_ends", case_backtrace_ends},
     {"registers_survive_switches", case_registers_survive_switches},
     {"fp_control_state", case_fp_control_state},
@@ -103,6 +105,8 @@ static const Child children[] = {
     {"high_water_terminated", child_high_water_terminated},
 #ifndef _WIN32
     {"overflow_slab", child_overflow_slab},
+    {"overflow_big_frame", child_overflow_big_frame},
+    {"overflow_signal_frame", child_overflow_signal_frame},
 #endif
 };
 
