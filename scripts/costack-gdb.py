@@ -30,17 +30,32 @@
 #       (`thread N`, `bt`).  BT-ARGS go to gdb's bt (`full`, `-frame-
 #       arguments all`, a frame count, ...).
 #
+# Good to know:
+#   - The sigaltstack backend starts every new stack with a SIGUSR2, on
+#     which gdb stops by default: `handle SIGUSR2 nostop noprint pass`.
+#   - gdb's gcore stops saving a mapping at the first page it cannot read,
+#     and the guard pages inside costack's stack slabs (Linux 6.13 and
+#     later) cannot be read: a gcore core dump of such a process lacks the
+#     coroutines' stacks (`costack bt` says so).  Run the program with
+#     COSTACK_NO_MADV_GUARD=1 (a mapping per stack) when you mean to gcore
+#     it; a core dump written by the kernel has the stacks either way.
+#   - A Rust program built in release mode has no debug information for
+#     the C core unless it asks for it (profile.release.debug).
+#
 # How it finds the coroutines.  The C core keeps a registry for debuggers
 # (csrc/coroutine.c): each thread that created coroutines has a circular
 # list of them in its thread state (CostackThread.coroutines), the
 # registered threads are chained from the core's process-wide state (the
-# static `g` in coroutine.c, g.threads), and coroutines whose creating
-# thread has exited are on g.orphans.  Pooled coroutines stay on the lists,
-# marked pooled.  An active coroutine's thread is found from its caller
-# chain, which ends at a thread's leader, inside that thread's state, and
-# that state is matched to a gdb thread by the address of the thread-local
-# costack__tls in each thread (or, where gdb cannot read thread-locals, by
-# which thread's stack pointer lies in the running coroutine's stack).
+# static `g` in coroutine.c, g.threads), and the lists of threads that have
+# exited are moved to g.orphans.  A coroutine is on the list of the thread
+# that mapped its stack, and stays there while the stack is pooled and
+# reused (marked pooled meanwhile), whichever thread runs it: list
+# membership says nothing about threads.  An active coroutine's thread is
+# found from its caller chain, which ends at a thread's leader, inside that
+# thread's state, and that state is matched to a gdb thread by the address
+# of the thread-local costack__tls in each thread (or, where gdb cannot
+# read thread-locals, by which thread's stack pointer lies in the running
+# coroutine's stack).
 #
 # High-water mark: measured by reading the stack's memory from its lowest
 # address up, looking for the first non-zero 8-byte word: a new stack is
@@ -67,13 +82,16 @@
 # the length of one bt it claims the innermost frame of the selected
 # thread and reports the coroutine's saved registers as that frame's
 # caller's, so gdb's own unwinder (DWARF call-frame information) walks the
-# coroutine's stack from there.  Nothing in the inferior is written, so it
-# works the same live and on a core dump.  The claimed frame (#0, the
-# thread's real innermost frame) is left out of the output and the frames
-# are renumbered from 0.
+# coroutine's stack from there.  (The claimed frame's id says it lies just
+# below the coroutine's stack pointer, so that gdb's check that each caller
+# is outer to its callee holds wherever the two stacks are.)  Nothing in
+# the inferior is written, so it works the same live and on a core dump.
+# The claimed frame (#0, the thread's real innermost frame) is left out of
+# the output and the frames are renumbered from 0.
 #
 # scripts/gdb-coroutines.sh checks all of this in CI for the asm, ucontext
-# and sigaltstack backends, live and on a core dump made with gcore.
+# and sigaltstack backends, natively live and on a core dump made with
+# gcore, and for aarch64 live under qemu-user.
 
 import re
 
@@ -231,10 +249,11 @@ def _gdb_threads(registry):
                 continue
             th.switch()
             try:
-                frame = gdb.newest_frame()
                 if tls is not None:
-                    found[_addr(tls.value(frame).address)] = th
-                    continue
+                    where = tls.value(gdb.newest_frame()).address
+                    if where is not None:
+                        found[_addr(where)] = th
+                        continue
             except gdb.error:
                 pass
             # No thread-locals here (gdb without libthread_db): the thread

@@ -110,7 +110,9 @@ PARK(y)
 NOINLINE void gdbt_park_a(void)
 {
     volatile char buf[16 << 10];
-    memset((char *)buf, 0x5a, sizeof(buf));
+    size_t i;
+    for (i = 0; i < sizeof(buf); i++)
+        buf[i] = 0x5a;
     costack_yield();
     KEEP_FRAME();
 }
