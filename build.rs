@@ -120,7 +120,9 @@ impl Sources {
         [format!("{os}-{arch}"), os.to_string(), platform.to_string()]
             .iter()
             .find_map(|key| self.get("default", key).first())
-            .unwrap_or_else(|| panic!("costack: csrc/sources.txt has no default backend for {os}-{arch}"))
+            .unwrap_or_else(|| {
+                panic!("costack: csrc/sources.txt has no default backend for {os}-{arch}")
+            })
             .clone()
     }
 
@@ -134,7 +136,9 @@ impl Sources {
             .map(|(name, _)| name.as_str())
             .collect();
         if !self.has(backend, "platform") {
-            panic!("costack: unknown COSTACK_BACKEND={backend:?} (csrc/sources.txt has {backends:?})");
+            panic!(
+                "costack: unknown COSTACK_BACKEND={backend:?} (csrc/sources.txt has {backends:?})"
+            );
         }
         let allows = |key: &str, value: &str| {
             let values = self.get(backend, key);

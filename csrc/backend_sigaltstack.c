@@ -13,7 +13,11 @@
  *
  * SIGUSR2 is reserved for this.  Its handler is installed once and never
  * reset: restoring the old action while another thread raises the signal
- * would kill the process (QEMU hit that race in 2021).
+ * would kill the process.  A program that installs a handler of its own
+ * for SIGUSR2 afterwards would take our signal and leave the creator
+ * waiting for ever, so every bootstrap checks that the handler is still
+ * ours, before sending the signal and whenever the wait ends without it,
+ * and aborts with a message that says so.
  */
 
 /* The bootstrap longjmps between the new stack and the creator's; glibc's
@@ -130,6 +134,18 @@ static void install_handler(void)
         handler_error = errno ? errno : EINVAL;
 }
 
+/* Abort, naming the cause, unless SIGUSR2's handler is still ours. */
+static void check_handler(void)
+{
+    struct sigaction cur;
+    if (sigaction(BOOT_SIGNAL, NULL, &cur) == 0 &&
+        !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == on_boot_signal)
+        return;
+    costack__die("costack: the sigaltstack backend starts coroutine stacks "
+                 "with SIGUSR2, and the program has replaced its handler "
+                 "(SIGUSR2 is reserved while this backend is in use)");
+}
+
 static int start_stack(CostackCoroutine *co)
 {
     Boot boot;
@@ -157,11 +173,16 @@ static int start_stack(CostackCoroutine *co)
     }
 
     current_boot = &boot;
+    check_handler();
     pthread_kill(pthread_self(), BOOT_SIGNAL);
     sigfillset(&wait_mask);
     sigdelset(&wait_mask, BOOT_SIGNAL);
-    while (!boot.called)
+    while (!boot.called) {
         sigsuspend(&wait_mask);
+        /* A handler ran, and not ours, if the bootstrap did not happen. */
+        if (!boot.called)
+            check_handler();
+    }
 
     /* Put the thread's previous signal stack back (or none). */
     memset(&ss, 0, sizeof(ss));

@@ -381,26 +381,56 @@ static CostackCoroutine *pool_take(CostackThread *t, size_t size,
     return co;
 }
 
-void costack__thread_exit(CostackThread *t)
+/* Under the pool mutex: take t out of the registry of threads, giving back
+ * its quota, and return its batch of pooled coroutines. */
+static CostackCoroutine *deregister(CostackThread *t)
 {
     CostackCoroutine *batch = t->pool;
+    if (t->prev_thread)
+        t->prev_thread->next_thread = t->next_thread;
+    else
+        g.threads = t->next_thread;
+    if (t->next_thread)
+        t->next_thread->prev_thread = t->prev_thread;
+    t->next_thread = t->prev_thread = NULL;
+    t->registered = 0;
+    registry_orphan(t);
+    costack__atomic_store(&g.reserved, g.reserved - t->pool_quota);
+    t->pool_quota = 0;
+    t->pool = NULL;
+    costack__atomic_store(&t->pool_count, 0);
+    return batch;
+}
 
-    /* Out of the registry, with the batch and the quota. */
+void costack__fork_child(CostackThread *t)
+{
+    CostackThread *u = g.threads;
+    while (u) {
+        CostackThread *next = u->next_thread;
+        if (u != t) {
+            /* A thread the child does not have: its pooled coroutines go
+             * to the shared pool, whose slots they already held. */
+            CostackCoroutine *co = deregister(u);
+            while (co) {
+                CostackCoroutine *after = co->pool_next;
+                co->pool_next = g.pool;
+                g.pool = co;
+                costack__atomic_store(&g.pool_count, g.pool_count + 1);
+                costack__atomic_store(&g.reserved, g.reserved + 1);
+                co = after;
+            }
+        }
+        u = next;
+    }
+}
+
+void costack__thread_exit(CostackThread *t)
+{
+    CostackCoroutine *batch = NULL;
+
     if (t->registered) {
         costack__mutex_lock_pool();
-        if (t->prev_thread)
-            t->prev_thread->next_thread = t->next_thread;
-        else
-            g.threads = t->next_thread;
-        if (t->next_thread)
-            t->next_thread->prev_thread = t->prev_thread;
-        t->next_thread = t->prev_thread = NULL;
-        t->registered = 0;
-        registry_orphan(t);
-        costack__atomic_store(&g.reserved, g.reserved - t->pool_quota);
-        t->pool_quota = 0;
-        t->pool = NULL;
-        costack__atomic_store(&t->pool_count, 0);
+        batch = deregister(t);
         costack__mutex_unlock_pool();
     }
     /* Its coroutines go to the shared pool while there is room. */

@@ -141,4 +141,8 @@ COSTACK_NORETURN void costack__die(const char *msg);
 /* Called by the platform layer when a thread that used costack exits. */
 void costack__thread_exit(CostackThread *t);
 
+/* Called in the child of a fork(), with the pool mutex held, on the thread
+ * that forked (t): forget the threads that do not exist in the child. */
+void costack__fork_child(CostackThread *t);
+
 #endif /* COSTACK_INTERNAL_H */

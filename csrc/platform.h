@@ -58,6 +58,11 @@ void costack__stack_unmap(CostackStack *stack);
  * in it (empty slabs).  Any thread. */
 void costack__stack_trim(void);
 
+/* Unix fork(): take every lock of the stack allocator before, release them
+ * after, in the parent and the child (platform_unix.c's fork handlers). */
+void costack__stack_fork_lock(void);
+void costack__stack_fork_unlock(void);
+
 /* Bytes of address space held for stacks, free room included; stack_bytes
  * is what the core counts for the stacks themselves (all there is where
  * the system allocates each stack by itself). */

@@ -29,16 +29,22 @@
 #define ALTSTACK_SIZE ((size_t)64 << 10)
 
 static pthread_mutex_t global_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void install_fork_handlers(void); /* see "fork" below */
 static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
 
+/* The fork handlers are installed on first use of either mutex: before
+ * that, nothing of costack's can be held at a fork. */
 void costack__mutex_lock_global(void)
 {
+    pthread_once(&fork_once, install_fork_handlers);
     if (pthread_mutex_lock(&global_mutex) != 0)
         costack__die("costack: pthread_mutex_lock failed on the global lock");
 }
 
 int costack__mutex_trylock_global(void)
 {
+    pthread_once(&fork_once, install_fork_handlers);
     return pthread_mutex_trylock(&global_mutex) == 0;
 }
 
@@ -49,6 +55,7 @@ void costack__mutex_unlock_global(void)
 
 void costack__mutex_lock_pool(void)
 {
+    pthread_once(&fork_once, install_fork_handlers);
     pthread_mutex_lock(&pool_mutex);
 }
 
@@ -176,6 +183,53 @@ static void install_fault_handlers(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, &prev_segv);
     sigaction(SIGBUS, &sa, &prev_bus);
+}
+
+/* ---- fork ----------------------------------------------------------------
+ *
+ * fork() copies only the thread that calls it.  A lock another thread held
+ * at that moment would stay locked for ever in the child.  The pool mutex
+ * and the stack allocator's locks are held for a few instructions at a
+ * time, so the prepare handler takes them (fork waits that long) and both
+ * sides release them.  The global mutex may be held for as long as a
+ * coroutine runs, so waiting for it could hang fork: the child makes it
+ * anew instead, held if the forking thread held it, else free.  Whatever
+ * another thread was changing under it may be half-changed in the child,
+ * as with any mutex at fork.  The child also forgets the threads it does
+ * not have (costack__fork_child). */
+
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
+
+static void install_fork_handlers(void)
+{
+    if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
+        costack__die("costack: pthread_atfork failed (out of memory)");
+}
+
+static void fork_prepare(void)
+{
+    costack__mutex_lock_pool();
+    costack__stack_fork_lock();
+}
+
+static void fork_parent(void)
+{
+    costack__stack_fork_unlock();
+    costack__mutex_unlock_pool();
+}
+
+static void fork_child(void)
+{
+    CostackThread *t = costack__thread();
+
+    costack__stack_fork_unlock();
+    pthread_mutex_init(&global_mutex, NULL);
+    if (t->holds_global_lock)
+        pthread_mutex_lock(&global_mutex);
+    costack__fork_child(t);
+    costack__mutex_unlock_pool();
 }
 
 /* ---- threads ----------------------------------------------------------- */

@@ -486,6 +486,22 @@ void costack__stack_trim(void)
     }
 }
 
+void costack__stack_fork_lock(void)
+{
+    SlabClass *c;
+    pthread_mutex_lock(&classes_lock);
+    for (c = classes; c; c = c->next)
+        pthread_mutex_lock(&c->lock);
+}
+
+void costack__stack_fork_unlock(void)
+{
+    SlabClass *c;
+    for (c = classes; c; c = c->next)
+        pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(&classes_lock);
+}
+
 /* ---- one mapping per stack ---------------------------------------------- */
 
 /* A mapping of the stack's own, [guard][usable stack]: a guard marker where

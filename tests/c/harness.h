@@ -136,6 +136,8 @@ void case_death_high_water_terminated(void);
 void case_death_overflow_slab(void);
 void case_stack_limits(void);
 void case_stacks_come_back(void);
+void case_fork_while_locked(void);
+void case_sigusr2_taken(void);
 void case_backtrace_ends(void);
 void case_registers_survive_switches(void);
 void case_fp_control_state(void);
@@ -162,6 +164,7 @@ int child_qemu_create_exhausted(void);
 int child_enomem_mappings(void);
 int child_pool_cap_mappings(void);
 int child_high_water_terminated(void);
+int child_sigusr2_taken(void);
 #ifndef _WIN32
 int child_overflow_slab(void);
 int child_overflow_big_frame(void);

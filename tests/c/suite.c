@@ -77,6 +77,8 @@ static const Case cases[] = {
     {"death_overflow_slab", case_death_overflow_slab},
     {"stack_limits", case_stack_limits},
     {"stacks_come_back", case_stacks_come_back},
+    {"fork_while_locked", case_fork_while_locked},
+    {"sigusr2_taken", case_sigusr2_taken},
     {"backtrace_ends", case_backtrace_ends},
     {"registers_survive_switches", case_registers_survive_switches},
     {"fp_control_state", case_fp_control_state},
@@ -103,6 +105,7 @@ static const Child children[] = {
     {"enomem_mappings", child_enomem_mappings},
     {"pool_cap_mappings", child_pool_cap_mappings},
     {"high_water_terminated", child_high_water_terminated},
+    {"sigusr2_taken", child_sigusr2_taken},
 #ifndef _WIN32
     {"overflow_slab", child_overflow_slab},
     {"overflow_big_frame", child_overflow_big_frame},

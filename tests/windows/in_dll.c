@@ -8,7 +8,7 @@
 
 #include "costack.h"
 
-static const CostackOptions options = {(size_t)96 << 10};
+static const CostackOptions options = {(size_t)96 << 10, 0};
 
 static void noop(void *opaque)
 {
