@@ -289,11 +289,16 @@ def _symbol(pc):
     if not pc:
         return "-"
     try:
+        # The outermost function block: code inlined at the function's
+        # first instruction has a block (and a function) of its own inside.
         block = gdb.block_for_pc(pc)
-        while block is not None and block.function is None:
+        function = None
+        while block is not None and not block.is_static:
+            if block.function is not None:
+                function = block.function
             block = block.superblock
-        if block is not None:
-            return block.function.print_name
+        if function is not None:
+            return function.print_name
     except RuntimeError:
         pass
     try:
