@@ -125,6 +125,8 @@ run_live() {
         pid=$!
         for _ in $(seq 100); do [ -S "$sock_path" ] && break; sleep 0.1; done
         timeout 300 gdb-multiarch -q -batch -x "$log.gdb" >"$log" 2>&1 || true
+        # Still waiting for a debugger if gdb never got to it.
+        kill "$pid" 2>/dev/null || true
         wait "$pid" || true
     else
         timeout 300 gdb -q -batch -x "$log.gdb" "$prog" >"$log" 2>&1 || true
