@@ -219,6 +219,58 @@ size_t costack_pool_max(void)
     return pool_limit();
 }
 
+/* ---- debug mode: stale handles ---------------------------------------
+ *
+ * A coroutine's handle is invalid once it has ended or been destroyed:
+ * normally its object is pooled and reused, or freed, so a stale handle
+ * reads freed memory or, worse, drives the coroutine that reuses the
+ * object.  With COSTACK_DEBUG=1 in the environment, nothing is pooled and
+ * an ended coroutine's object is not freed but kept, marked COSTACK_STALE,
+ * in a quarantine of the QUARANTINE most recent ones (its stack is freed):
+ * every use of its handle aborts with the usual "has terminated or was
+ * destroyed" message.  Handles older than the quarantine are not caught. */
+
+#define QUARANTINE 65536
+
+static struct {
+    CostackCoroutine **ring; /* under the pool mutex */
+    size_t next;
+} quarantine;
+
+/* Whether COSTACK_DEBUG is set (non-empty, not "0"); read once. */
+static int debug_mode(void)
+{
+    static size_t mode; /* 0: not read yet, 1: off, 2: on */
+    size_t m = costack__atomic_load(&mode);
+    if (COSTACK_UNLIKELY(m == 0)) {
+        const char *v = getenv("COSTACK_DEBUG");
+        m = v && *v && strcmp(v, "0") != 0 ? 2 : 1;
+        costack__atomic_store(&mode, m);
+    }
+    return m == 2;
+}
+
+/* Keep co's object, stale, in the quarantine; free the oldest one when it
+ * is full (or co itself, if the ring cannot be allocated). */
+static void quarantine_put(CostackCoroutine *co)
+{
+    CostackCoroutine *oldest;
+    co->state = COSTACK_STALE;
+    costack__mutex_lock_pool();
+    if (!quarantine.ring)
+        quarantine.ring = (CostackCoroutine **)calloc(QUARANTINE,
+                                                      sizeof(co));
+    if (quarantine.ring) {
+        oldest = quarantine.ring[quarantine.next];
+        quarantine.ring[quarantine.next] = co;
+        quarantine.next = (quarantine.next + 1) % QUARANTINE;
+    } else {
+        oldest = co;
+    }
+    costack__mutex_unlock_pool();
+    free(oldest);
+}
+
 static void free_coroutine(CostackCoroutine *co)
 {
     size_t bytes = co->stack.map_size;
@@ -226,7 +278,10 @@ static void free_coroutine(CostackCoroutine *co)
     costack__backend_free(co);
     costack__atomic_add(&g.stacks, (size_t)-1);
     costack__atomic_add(&g.stack_bytes, (size_t)0 - bytes);
-    free(co);
+    if (debug_mode())
+        quarantine_put(co);
+    else
+        free(co);
 }
 
 static void free_list(CostackCoroutine *list)
@@ -304,6 +359,8 @@ static void pool_put(CostackThread *t, CostackCoroutine *co)
         return;
     }
     costack__mutex_lock_pool();
+    if (debug_mode())
+        max = 0; /* nothing is pooled: see "debug mode" */
     if (t && t->registered) {
         size_t batch = max < THREAD_POOL_BATCH ? max : THREAD_POOL_BATCH;
         if (g.reserved > max) {
@@ -591,10 +648,21 @@ int costack_in_coroutine(void)
     return thread_here()->current->state != COSTACK_LEADER;
 }
 
+/* Whether co's handle is stale: it ended or was destroyed (a best effort
+ * without COSTACK_DEBUG: see "debug mode"). */
+static int ended(const CostackCoroutine *co)
+{
+    return co->state == COSTACK_TERMINATED || co->state == COSTACK_POOLED ||
+           co->state == COSTACK_STALE;
+}
+
 int costack_entered(const CostackCoroutine *co)
 {
     if (!co)
         costack__die("costack: costack_entered: NULL coroutine");
+    if (ended(co))
+        costack__die("costack: costack_entered: the coroutine has "
+                     "terminated or was destroyed");
     return co->state == COSTACK_LEADER || co->caller != NULL;
 }
 
@@ -632,6 +700,9 @@ size_t costack_stack_size(const CostackCoroutine *co)
 {
     if (!co)
         costack__die("costack: costack_stack_size: NULL coroutine");
+    if (ended(co))
+        costack__die("costack: costack_stack_size: the coroutine has "
+                     "terminated or was destroyed");
     return co->stack.size;
 }
 
@@ -639,7 +710,7 @@ size_t costack_stack_high_water(const CostackCoroutine *co)
 {
     if (!co)
         costack__die("costack: costack_stack_high_water: NULL coroutine");
-    if (co->state == COSTACK_POOLED || co->state == COSTACK_TERMINATED)
+    if (ended(co))
         costack__die("costack: costack_stack_high_water: the coroutine has "
                      "terminated or was destroyed");
     if (co->state == COSTACK_LEADER)

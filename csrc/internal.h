@@ -69,7 +69,9 @@ enum CostackState {
     COSTACK_SUSPENDED,  /* yielded, waiting to be entered again */
     COSTACK_TERMINATED, /* entry returned; caller releases it */
     COSTACK_POOLED,     /* in a pool, waiting for reuse */
-    COSTACK_LEADER      /* a thread's own stack */
+    COSTACK_LEADER,     /* a thread's own stack */
+    COSTACK_STALE       /* COSTACK_DEBUG: ended and freed, the object kept
+                         * in quarantine so that its handle is caught */
 };
 
 /* A link of the registry of coroutines, for debuggers (coroutine.c has the

@@ -16,7 +16,21 @@
  *   - When a coroutine's entry function returns, the coroutine terminates,
  *     control returns to its caller, and the coroutine object is released
  *     (kept in a pool for the next costack_create).  Its handle is invalid
- *     from then on.
+ *     from then on: using it is undefined behaviour.  costack catches what
+ *     it can (a handle whose object sits in the pool aborts with "has
+ *     terminated or was destroyed"), but once costack_create reuses the
+ *     object the stale handle drives the new coroutine.  With
+ *     COSTACK_DEBUG=1 in the environment nothing is pooled and ended
+ *     coroutines' objects are kept aside (the 65536 most recent), so every
+ *     use of a stale handle aborts with that message.
+ *   - An entry function must return normally: leaving a coroutine by
+ *     longjmp (or siglongjmp) to a point outside it is undefined
+ *     behaviour (costack would still believe the coroutine runs, and a
+ *     later yield would jump to a stale stack pointer).  Return, or yield
+ *     and let the caller destroy the coroutine.  A C++ exception must not
+ *     escape an entry function either: the frames below it are costack's,
+ *     C code built without unwind tables, so the C++ runtime calls
+ *     std::terminate; catch it inside the entry function.
  *   - Coroutines nest: a coroutine may enter another; yield always returns to
  *     the immediate caller.
  *
@@ -37,11 +51,20 @@
  *   takes it by itself; the Rust API runs coroutines only while it is held,
  *   so C code that wants to share data with Rust coroutines takes it too.
  *
+ * fork() (Unix)
+ *   The child of a fork can use costack.  Its global mutex is free, unless
+ *   the thread that forked held it (then the child's one thread holds it);
+ *   data another thread was changing under it may be half-changed, as with
+ *   any mutex at fork.  fork never waits for the global mutex.  Coroutines
+ *   suspended at the fork exist in the child too and can be entered there.
+ *
  * Errors
- *   Resource exhaustion (no memory, no mappings left) makes costack_create
- *   return NULL with errno set.  Misuse (entering a running coroutine,
- *   yielding outside a coroutine, ...) prints one line starting "costack:"
- *   (or QEMU's message, where QEMU has one) to stderr and aborts.
+ *   What a caller can handle returns NULL with errno set: resource
+ *   exhaustion (ENOMEM, EAGAIN) and invalid arguments (EINVAL) from
+ *   costack_create.  Misuse (entering a running coroutine, yielding outside
+ *   a coroutine, a NULL or stale coroutine handle, ...) prints one line
+ *   starting "costack:" (or QEMU's message, where QEMU has one) to stderr
+ *   and aborts.
  *
  * Stack overflow
  *   Below every stack lies a guard of inaccessible memory (64 KiB unless
@@ -62,7 +85,9 @@
  *   A SIGSEGV/SIGBUS handler reports overflows of a coroutine's stack (a
  *   fault in its guard, or below its stack with the stack pointer there
  *   too) and passes every other fault on to the handler installed before
- *   it.  The sigaltstack backend reserves SIGUSR2.
+ *   it.  The sigaltstack backend reserves SIGUSR2: a program that installs
+ *   its own handler for it makes the next costack_create abort with a
+ *   message that says so.
  */
 #ifndef COSTACK_H
 #define COSTACK_H
@@ -151,7 +176,8 @@ CostackCoroutine *costack_create_with(CostackEntry *entry, void *opaque,
  * coroutine that is not currently active (see the thread notes above).
  * Aborts with "Co-routine re-entered recursively" if co already has a caller
  * (it is running, or in the chain of active coroutines), and with a
- * "costack:" message if co is a thread's leader or has terminated.
+ * "costack:" message if co is NULL, a thread's leader or has terminated
+ * (as far as that can be told: see the Model notes on stale handles).
  */
 void costack_enter(CostackCoroutine *co);
 
@@ -171,18 +197,21 @@ int costack_in_coroutine(void);
 
 /** Non-zero while co is active: entered and not yet yielded (it is running,
  *  or it entered another coroutine that is).  Zero for a suspended or
- *  never-entered coroutine.  Non-zero for a thread's leader. */
+ *  never-entered coroutine.  Non-zero for a thread's leader.  Aborts with a
+ *  "costack:" message for NULL or an ended coroutine. */
 int costack_entered(const CostackCoroutine *co);
 
 /**
  * Release a coroutine that is not active (never entered, or suspended in
  * costack_yield) without running it further.  Nothing on its stack is
  * cleaned up: memory it allocated and not yet freed leaks.  Aborts with a
- * "costack:" message if co is active.
+ * "costack:" message if co is NULL, active, or has ended (as far as that
+ * can be told: see the Model notes on stale handles).
  */
 void costack_destroy(CostackCoroutine *co);
 
-/** Usable stack size of co in bytes (the guard page not counted). */
+/** Usable stack size of co in bytes (the guard not counted).  Aborts with
+ *  a "costack:" message for NULL or an ended coroutine. */
 size_t costack_stack_size(const CostackCoroutine *co);
 
 /**

@@ -156,6 +156,105 @@ void case_death_misuse(void)
                  __LINE__);
 }
 
+/* ---- stale handles and NULL arguments --------------------------------------- */
+
+static void ends_at_once(void *opaque)
+{
+    (void)opaque;
+}
+
+static void says_it_ran(void *opaque)
+{
+    (void)opaque;
+    printf("the new coroutine ran\n");
+    fflush(stdout);
+}
+
+/* A coroutine run to its end: its handle is stale from then on. */
+static CostackCoroutine *ended_coroutine(void)
+{
+    CostackCoroutine *co = costack_create(ends_at_once, NULL);
+    if (co)
+        costack_enter(co);
+    return co;
+}
+
+int child_stale_enter(void)
+{
+    CostackCoroutine *co = ended_coroutine();
+    if (!co)
+        return 3;
+    costack_enter(co);
+    return 0; /* not reached */
+}
+
+int child_stale_destroy(void)
+{
+    CostackCoroutine *co = ended_coroutine();
+    if (!co)
+        return 3;
+    costack_destroy(co);
+    return 0; /* not reached */
+}
+
+/* Without COSTACK_DEBUG the next create would reuse the ended coroutine's
+ * object, and the stale handle would run the new coroutine. */
+int child_stale_reused(void)
+{
+    CostackCoroutine *stale = ended_coroutine(), *fresh;
+    if (!stale)
+        return 3;
+    fresh = costack_create(says_it_ran, NULL);
+    if (!fresh)
+        return 4;
+    costack_enter(stale);
+    return 0; /* not reached */
+}
+
+int child_null_entered(void)
+{
+    return costack_entered(NULL);
+}
+
+int child_null_stack_size(void)
+{
+    return (int)costack_stack_size(NULL);
+}
+
+static void expect_stale_abort(const char *child, const char *msg, int line)
+{
+    ChildResult r;
+    if (harness_run_child(child, "COSTACK_DEBUG", "1", &r) != 0)
+        return;
+    if (!harness_expect_death(&r, SIGABRT, msg, __FILE__, line))
+        return;
+    if (strstr(r.out, "ran"))
+        harness_fail(__FILE__, line, "%s: the stale handle ran a coroutine",
+                     child);
+}
+
+void case_death_stale_handles(void)
+{
+    /* With COSTACK_DEBUG=1 every stale use is caught, reuse included. */
+    expect_stale_abort("stale_enter",
+                       "costack: costack_enter: the coroutine has terminated "
+                       "or was destroyed", __LINE__);
+    expect_stale_abort("stale_destroy",
+                       "costack: costack_destroy: the coroutine has "
+                       "terminated or was destroyed", __LINE__);
+    expect_stale_abort("stale_reused",
+                       "costack: costack_enter: the coroutine has terminated "
+                       "or was destroyed", __LINE__);
+    /* Without it, a stale handle to a pooled coroutine is still caught. */
+    expect_abort("stale_enter",
+                 "costack: costack_enter: the coroutine has terminated or "
+                 "was destroyed", __LINE__);
+    expect_abort("null_entered", "costack: costack_entered: NULL coroutine",
+                 __LINE__);
+    expect_abort("null_stack_size",
+                 "costack: costack_stack_size: NULL coroutine", __LINE__);
+}
+
 /* ---- stack overflow ---------------------------------------------------------- */
 
 static volatile unsigned long overflow_limit = ~0UL;
