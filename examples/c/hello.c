@@ -2,8 +2,9 @@
  * hello.c - costack from C: a coroutine that counts, suspending itself
  * after each number; main resumes it until it has finished.
  *
- * Build (from the repository root, after `cargo build --release`): see the
- * README, section "Using costack from C".
+ * Build: with costack installed (CMake, see the README's section "Using
+ * costack from C"), `cc -std=c99 hello.c $(pkg-config --cflags --libs
+ * costack) -o hello`, or this directory's CMakeLists.txt.
  */
 #include <stdio.h>
 
