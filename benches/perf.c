@@ -18,9 +18,9 @@
  *
  * Times are the thread's CPU time.  Each measurement runs in ROUNDS
  * slices, yield and ping-pong interleaved, and reports the best slice (the
- * machine is shared: the best is the one least disturbed).  Ratios at the end, with the targets of issue 2:
- * round trip <= 1.2 x ping-pong, pooled lifecycle <= 2 x round trip; and
- * of issue 5: round trip <= 2 x floor.
+ * machine is shared: the best is the one least disturbed).  Ratios at the
+ * end, with their targets: round trip <= 1.2 x ping-pong, pooled lifecycle
+ * <= 2 x round trip, round trip <= 2 x floor.
  *
  *   perf [--quick] [--lifecycle=N] [--fresh=N] [--chains=N] [--depth=N]
  *        [--yield=N]
@@ -494,7 +494,7 @@ int main(int argc, char **argv)
     printf("call       %11lu x function call      %8.2f ns\n", yields,
            t_call);
 
-    printf("\nratios (issue 2's targets in brackets)\n");
+    printf("\nratios (targets in brackets)\n");
     printf("  round trip / bare ping-pong     %5.2f  [<= 1.2]\n",
            t_yield / t_pp);
 #ifdef HAVE_FLOOR
