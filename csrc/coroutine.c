@@ -656,13 +656,22 @@ static int ended(const CostackCoroutine *co)
            co->state == COSTACK_STALE;
 }
 
+/* Abort with a message that names fn if co is NULL or its handle is
+ * stale. */
+static void check_handle(const CostackCoroutine *co, const char *fn)
+{
+    char msg[128];
+    if (co && !ended(co))
+        return;
+    snprintf(msg, sizeof(msg), "costack: %s: %s", fn,
+             co ? "the coroutine has terminated or was destroyed"
+                : "NULL coroutine");
+    costack__die(msg);
+}
+
 int costack_entered(const CostackCoroutine *co)
 {
-    if (!co)
-        costack__die("costack: costack_entered: NULL coroutine");
-    if (ended(co))
-        costack__die("costack: costack_entered: the coroutine has "
-                     "terminated or was destroyed");
+    check_handle(co, "costack_entered");
     return co->state == COSTACK_LEADER || co->caller != NULL;
 }
 
@@ -670,8 +679,7 @@ void costack_destroy(CostackCoroutine *co)
 {
     CostackThread *t = costack__thread();
 
-    if (!co)
-        costack__die("costack: costack_destroy: NULL coroutine");
+    check_handle(co, "costack_destroy");
     switch (co->state) {
     case COSTACK_NEW:
         /* Never ran: its context still waits for a first entry, exactly as
@@ -687,32 +695,21 @@ void costack_destroy(CostackCoroutine *co)
     case COSTACK_ACTIVE:
         costack__die("costack: costack_destroy: the coroutine is active "
                      "(running, or waiting for a coroutine it entered)");
-    case COSTACK_LEADER:
+    default: /* a leader: ended coroutines were caught above */
         costack__die("costack: costack_destroy: a thread's leader cannot be "
                      "destroyed");
-    default:
-        costack__die("costack: costack_destroy: the coroutine has "
-                     "terminated or was destroyed");
     }
 }
 
 size_t costack_stack_size(const CostackCoroutine *co)
 {
-    if (!co)
-        costack__die("costack: costack_stack_size: NULL coroutine");
-    if (ended(co))
-        costack__die("costack: costack_stack_size: the coroutine has "
-                     "terminated or was destroyed");
+    check_handle(co, "costack_stack_size");
     return co->stack.size;
 }
 
 size_t costack_stack_high_water(const CostackCoroutine *co)
 {
-    if (!co)
-        costack__die("costack: costack_stack_high_water: NULL coroutine");
-    if (ended(co))
-        costack__die("costack: costack_stack_high_water: the coroutine has "
-                     "terminated or was destroyed");
+    check_handle(co, "costack_stack_high_water");
     if (co->state == COSTACK_LEADER)
         return 0;
     return costack__stack_high_water(&co->stack);
