@@ -172,7 +172,7 @@ mod demo {
     /// that each comes back intact, then hangs up.
     fn client(id: usize, server: SocketAddr, deadline: Instant, y: &mut Y) -> io::Result<()> {
         let mut sock = Socket::new(TcpStream::connect(server)?, y)?;
-        let mut seed = id as u64 * 0x9e37_79b9_7f4a_7c15 + 1;
+        let mut seed = (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1; // xorshift needs a non-zero seed
         let mut sent = vec![0u8; MAX_MESSAGE];
         let mut back = vec![0u8; MAX_MESSAGE];
         while Instant::now() < deadline {
