@@ -52,7 +52,8 @@
 //! `Coroutine::drop` only, and only once the coroutine is finished or was
 //! never started (a suspended one is first run to its end, see 5), so no
 //! frame on the coroutine's stack still points at it. `mem::forget` on a
-//! `Coroutine` leaks the block and the stack, both never used again. A
+//! `Coroutine` leaks the block and the stack, both never used again, and so
+//! does the drop of a suspended coroutine under `panic = "abort"` (see 5). A
 //! coroutine's closure is `'static`, so nothing on its stack borrows from a
 //! frame that could be gone when it is resumed (a coroutine that borrowed
 //! its creator's locals could outlive them, suspended or leaked with
@@ -79,7 +80,9 @@
 //! run during this unwind can borrow a [`GlobalCell`](crate::GlobalCell)
 //! with a yielder they hold; the code that dropped the coroutine may hold a
 //! borrow of the same cell (drop takes no proof), which is why the cell keeps
-//! its run-time borrow count.
+//! its run-time borrow count. Under `panic = "abort"` nothing can unwind:
+//! drop leaves a suspended coroutine as it is and leaks it with its block
+//! (3), so it never runs again either, and its destructors never run.
 //!
 //! **6. A coroutine is resumed only when it is suspended or new.** `resume`
 //! takes `&mut self`, and a coroutine's closure cannot reach its own
@@ -152,7 +155,9 @@ enum Incoming<I> {
     Empty,
     /// The input of a resume.
     Value(I),
-    /// Drop's request to unwind.
+    /// Drop's request to unwind (never made under `panic = "abort"`, where
+    /// drop leaks a suspended coroutine instead).
+    #[cfg_attr(panic = "abort", allow(dead_code))]
     Unwind,
 }
 
@@ -210,10 +215,12 @@ struct Block<I, Y, R, F> {
 /// A coroutine runs only while its thread holds the global mutex: `resume`
 /// takes the proof. It is not `Send` (see [`into_send`](Coroutine::into_send)).
 /// Dropping a suspended coroutine unwinds its stack, running its
-/// destructors. The default stack is 1 MiB (mapped lazily, with a guard page
-/// below it; overflowing it aborts with `costack: coroutine stack overflow`);
-/// see [`Builder`] for another size. Stacks of finished coroutines are pooled
-/// and reused, so creating one is cheap.
+/// destructors (under `panic = "abort"` it leaks it: see
+/// [`Drop`](#impl-Drop-for-Coroutine%3CI,+Y,+R%3E)). The default stack is
+/// 1 MiB (mapped lazily, with a guard below it; overflowing it aborts with
+/// `costack: coroutine stack overflow`); see [`Builder`] for another size.
+/// Stacks of finished coroutines are pooled and reused, so creating one is
+/// cheap.
 ///
 /// ```
 /// use costack::{Coroutine, Step, Yielder};
@@ -647,8 +654,21 @@ impl<I, Y, R> Coroutine<I, Y, R> {
 impl<I, Y, R> Drop for Coroutine<I, Y, R> {
     /// Drops the coroutine. A suspended one is resumed one last time to
     /// unwind its stack, so its destructors run (under the global mutex,
-    /// which the drop takes for that if this thread does not hold it). A
-    /// coroutine that catches that unwind and goes on aborts the process.
+    /// which the drop takes for that if this thread does not hold it), and
+    /// its stack goes back to the pool. A coroutine that catches that unwind
+    /// and goes on aborts the process.
+    ///
+    /// # Under `panic = "abort"`
+    ///
+    /// A program built with `panic = "abort"` cannot unwind, so a suspended
+    /// coroutine's drop **leaks it** instead: its stack, its C coroutine and
+    /// its heap block stay allocated (counted as
+    /// [`live`](crate::Stats::live) by [`stats`](crate::stats)), nothing on
+    /// its stack is dropped, and it never runs again. The first such drop in
+    /// the process says so on stderr, in one line starting `costack:`; later
+    /// ones are silent. A coroutine that was never resumed, or that has
+    /// finished, is freed as usual. To free a suspended coroutine's stack
+    /// under `panic = "abort"`, resume it until it returns.
     ///
     /// ```
     /// use costack::{Coroutine, Yielder};
@@ -677,16 +697,38 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
         let h = self.header.as_ptr();
         // SAFETY: our live block, not running (invariant 6). A new
         // coroutine is destroyed unstarted; a suspended one is run to its
-        // end (invariant 5); either way the C coroutine is gone before the
-        // block is freed (invariant 3).
+        // end (invariant 5), or under `panic = "abort"` left suspended with
+        // its block, neither ever used again; either way the C coroutine is
+        // gone before the block is freed (invariant 3).
         unsafe {
             match (*h).link.state {
                 State::New => sys::costack_destroy((*h).co),
+                #[cfg(not(panic = "abort"))]
                 State::Started => force_unwind(h),
+                #[cfg(panic = "abort")]
+                State::Started => return leak_suspended(),
                 State::Finished => {}
             }
             ((*h).free)(h.cast());
         }
+    }
+}
+
+/// What drop does with a suspended coroutine where nothing can unwind:
+/// nothing, but say so, once per process. The caller leaves the C coroutine
+/// and the block allocated, as `mem::forget` would (invariant 3): the
+/// suspended stack still points into the block, and neither is used again.
+#[cfg(panic = "abort")]
+fn leak_suspended() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static REPORTED: AtomicBool = AtomicBool::new(false);
+    if !REPORTED.swap(true, Ordering::Relaxed) {
+        crate::abort::report(
+            "costack: a suspended coroutine was dropped in a program built with \
+             panic = \"abort\", where its stack cannot be unwound: it is leaked (its \
+             stack stays allocated, its destructors do not run), as is every \
+             suspended coroutine dropped after it; this is said once per process",
+        );
     }
 }
 
@@ -696,6 +738,7 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
 ///
 /// `h` is a live block (invariant 3) whose coroutine is suspended, and no
 /// reference into the block exists.
+#[cfg(not(panic = "abort"))]
 unsafe fn force_unwind<I, Y, R>(h: *mut Header<I, Y, R>) {
     let _guard = if crate::lock_held() {
         None

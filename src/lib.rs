@@ -43,6 +43,10 @@
 //!   Resuming a finished coroutine panics.
 //! - **Drop** of a suspended coroutine unwinds its stack, running its
 //!   destructors, then recycles the stack.
+//! - **`panic = "abort"`**: a program built so cannot unwind, so dropping a
+//!   suspended coroutine *leaks* it instead: its stack stays allocated and
+//!   its destructors do not run. The first such drop says so on stderr, in
+//!   one line starting `costack:`. Resume a coroutine to its end to free it.
 //! - **Threads.** A [`Coroutine`] stays on its thread (it is not `Send`:
 //!   its stack may hold references to thread-locals); [`Coroutine::into_send`]
 //!   is the `unsafe` way out. Different threads can run coroutines, one
