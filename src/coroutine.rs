@@ -301,8 +301,8 @@ pub struct Yielder<I, Y> {
 impl<I, Y> Sealed for Yielder<I, Y> {}
 impl<I, Y> Proof for Yielder<I, Y> {}
 
-/// Creates coroutines with a chosen stack size, reporting failure as an
-/// error instead of a panic.
+/// Creates coroutines with a chosen stack and guard size, reporting failure
+/// as an error instead of a panic.
 ///
 /// ```
 /// use costack::{Builder, Step, Yielder};
@@ -316,11 +316,39 @@ impl<I, Y> Proof for Yielder<I, Y> {}
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Builder {
-    stack_size: usize,
+    /// `None`: the C core's default (1 MiB).
+    stack_size: Option<usize>,
+    /// `None`: the C core's default (64 KiB).
+    guard_size: Option<usize>,
 }
 
 impl Builder {
-    /// A builder with the default settings (a 1 MiB stack).
+    /// The smallest stack a Rust coroutine may have: 32 KiB (the C core
+    /// accepts 16 KiB, [`sys::COSTACK_MIN_STACK_SIZE`]).
+    ///
+    /// A panic needs room on the stack where it starts: the panic hook runs
+    /// there, and with `RUST_BACKTRACE` set (`1` or `full`) it walks and
+    /// symbolizes the stack, which takes about 20 to 24 KiB (the first
+    /// backtrace of a process loads the symbolizer and takes the most). On a
+    /// stack too small for that, a panic dies as a stack overflow instead of
+    /// reaching the caller of [`resume`](Coroutine::resume). This minimum
+    /// leaves room for it on top of shallow code; code that goes deep needs
+    /// its own depth on top (measure it with
+    /// [`stack_high_water`](Coroutine::stack_high_water)), and so does a
+    /// panic hook of your own that uses more stack than the default one.
+    ///
+    /// ```
+    /// use costack::{Builder, Yielder};
+    ///
+    /// let co = Builder::new()
+    ///     .stack_size(Builder::MIN_STACK_SIZE)
+    ///     .build(|_: &mut Yielder<(), ()>, ()| ())
+    ///     .unwrap();
+    /// assert!(co.stack_size() >= Builder::MIN_STACK_SIZE);
+    /// ```
+    pub const MIN_STACK_SIZE: usize = 32 << 10;
+
+    /// A builder with the default settings (a 1 MiB stack, a 64 KiB guard).
     ///
     /// ```
     /// let co = costack::Builder::new().build(|_: &mut costack::Yielder<(), ()>, ()| ()).unwrap();
@@ -330,8 +358,15 @@ impl Builder {
         Builder::default()
     }
 
-    /// The usable stack size in bytes (rounded up to the page size; at least
-    /// 16 KiB, else [`build`](Builder::build) fails with `InvalidInput`).
+    /// The usable stack size in bytes, not counting the guard: rounded up to
+    /// the page size, at least [`MIN_STACK_SIZE`](Builder::MIN_STACK_SIZE)
+    /// (32 KiB) and at most 1 GiB, else [`build`](Builder::build) fails with
+    /// `InvalidInput`. Without a call, the stack is 1 MiB.
+    ///
+    /// 0 fails like any other size below the minimum. (In the C API, 0 in
+    /// `CostackOptions` means the default, because a zeroed struct must be
+    /// valid; a builder gets the default by not setting the size, so a 0
+    /// here is most likely a size computed wrong, and is reported.)
     ///
     /// ```
     /// let co = costack::Builder::new()
@@ -341,7 +376,42 @@ impl Builder {
     /// assert!(co.stack_size() >= 100_000);
     /// ```
     pub fn stack_size(mut self, bytes: usize) -> Builder {
-        self.stack_size = bytes;
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// The size in bytes of the guard, the inaccessible memory below the
+    /// stack where an overflow faults (and is reported as
+    /// `costack: coroutine stack overflow`): rounded up to the page size,
+    /// at least 1 byte (so one page) and at most 64 MiB
+    /// ([`sys::COSTACK_MAX_GUARD_SIZE`]), else [`build`](Builder::build)
+    /// fails with `InvalidInput`. Without a call, the guard is 64 KiB.
+    ///
+    /// A single frame larger than the guard (a large local array) in code
+    /// built without stack probes (C without `-fstack-clash-protection`, for
+    /// one) can jump it and write into whatever lies below, another
+    /// coroutine's stack included, so code with such frames needs a larger
+    /// guard (see "Stack overflow" in `include/costack.h`). A guard costs
+    /// address space and a few page-table entries, not memory. 0 is
+    /// refused, as for [`stack_size`](Builder::stack_size): a stack always
+    /// has a guard. Ignored on Windows, where the system guards fiber stacks
+    /// and every frame larger than a page probes its pages (the bounds are
+    /// still checked).
+    ///
+    /// ```
+    /// use costack::{Builder, Step, Yielder};
+    ///
+    /// let mut co = Builder::new()
+    ///     .guard_size(1 << 20) // for frames up to 1 MiB
+    ///     .build(|_: &mut Yielder<(), ()>, ()| {
+    ///         let big = [7u8; 512 << 10];
+    ///         std::hint::black_box(&big)[1000]
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(co.resume(&mut costack::lock(), ()), Step::Return(7));
+    /// ```
+    pub fn guard_size(mut self, bytes: usize) -> Builder {
+        self.guard_size = Some(bytes);
         self
     }
 
@@ -349,9 +419,10 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// What the C core reports: `InvalidInput` for a stack size below
-    /// 16 KiB or absurdly large, `OutOfMemory` (`ENOMEM`) when memory or
-    /// mappings are exhausted. `body` is dropped then.
+    /// `InvalidInput` for a stack size below
+    /// [`MIN_STACK_SIZE`](Builder::MIN_STACK_SIZE) or above 1 GiB, or a
+    /// guard size of 0 or above 64 MiB; `OutOfMemory` (`ENOMEM`) when memory
+    /// or mappings are exhausted. `body` is dropped then.
     ///
     /// ```
     /// let err = costack::Builder::new()
@@ -365,6 +436,20 @@ impl Builder {
     where
         F: FnOnce(&mut Yielder<I, Y>, I) -> R + 'static,
     {
+        // Checked here, what the C core would not refuse; the rest (the
+        // maximums) it checks itself. `None` becomes 0, its default.
+        if self.stack_size.is_some_and(|n| n < Builder::MIN_STACK_SIZE) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "costack: stack size below Builder::MIN_STACK_SIZE (32 KiB)",
+            ));
+        }
+        if self.guard_size == Some(0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "costack: guard size 0 (a stack always has a guard, at least one page)",
+            ));
+        }
         let block = Box::into_raw(Box::new(Block::<I, Y, R, F> {
             header: Header {
                 link: Link {
@@ -382,8 +467,8 @@ impl Builder {
         }));
         let header = block.cast::<Header<I, Y, R>>();
         let options = sys::CostackOptions {
-            stack_size: self.stack_size,
-            guard_size: 0,
+            stack_size: self.stack_size.unwrap_or(0),
+            guard_size: self.guard_size.unwrap_or(0),
         };
         // SAFETY: `trampoline::<I, Y, R, F>` expects exactly this block as
         // its opaque; the block lives until `Coroutine::drop` (invariant 3).

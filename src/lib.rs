@@ -51,8 +51,10 @@
 //!   its stack may hold references to thread-locals); [`Coroutine::into_send`]
 //!   is the `unsafe` way out. Different threads can run coroutines, one
 //!   thread at a time, taking turns on the mutex.
-//! - **Stacks** are 1 MiB by default ([`Builder`] for another size), mapped
-//!   lazily with a guard page: overflowing one aborts with
+//! - **Stacks** are 1 MiB by default ([`Builder`] for another size, at
+//!   least [`Builder::MIN_STACK_SIZE`], 32 KiB, which leaves a panic room
+//!   to print its backtrace), mapped lazily with a guard below them (64 KiB
+//!   by default, [`Builder::guard_size`]): overflowing one aborts with
 //!   `costack: coroutine stack overflow (...)`. Finished coroutines' stacks
 //!   are pooled, so creating a coroutine is cheap ([`set_pool_max`] sets how
 //!   many; [`stats`] counts coroutines and stacks).

@@ -313,6 +313,59 @@ fn builder_reports_bad_stack_sizes_and_keeps_good_ones() {
 }
 
 #[test]
+fn builder_refuses_stacks_below_the_rust_minimum_zero_included() {
+    let min = Builder::MIN_STACK_SIZE;
+    // The C core would take these (its minimum is 16 KiB, and 0 is its
+    // default); a Rust coroutine needs room for a panic.
+    for bytes in [0, 16 << 10, min - 1] {
+        let err = Builder::new()
+            .stack_size(bytes)
+            .build(|_: &mut Yielder<(), ()>, ()| ())
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{bytes}");
+    }
+    let co = Builder::new()
+        .stack_size(min)
+        .build(|_: &mut Yielder<(), ()>, ()| ())
+        .unwrap();
+    assert_eq!(co.stack_size(), min);
+    // Not setting the size gives the default.
+    let co = Builder::new()
+        .build(|_: &mut Yielder<(), ()>, ()| ())
+        .unwrap();
+    assert_eq!(co.stack_size(), 1 << 20);
+}
+
+#[test]
+fn builder_checks_the_guard_size() {
+    let max = costack::sys::COSTACK_MAX_GUARD_SIZE as usize;
+    let drops = Rc::new(Cell::new(0));
+    for bytes in [0, max + 1] {
+        let d = CountDrop(drops.clone());
+        let err = Builder::new()
+            .guard_size(bytes)
+            .build(move |_: &mut Yielder<(), ()>, ()| drop(d))
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{bytes}");
+    }
+    assert_eq!(drops.get(), 2, "the closure is dropped on failure");
+    // The smallest and the largest guard: address space, not memory.
+    for bytes in [1, max] {
+        let mut co = Builder::new()
+            .stack_size(64 << 10)
+            .guard_size(bytes)
+            .build(|y: &mut Yielder<(), u32>, ()| {
+                y.suspend(1);
+                2
+            })
+            .unwrap();
+        let mut guard = costack::lock();
+        assert_eq!(co.resume(&mut guard, ()), Step::Yield(1));
+        assert_eq!(co.resume(&mut guard, ()), Step::Return(2));
+    }
+}
+
+#[test]
 fn ten_thousand_coroutines_alive_at_once() {
     const N: u64 = 10_000;
     let mut guard = costack::lock();

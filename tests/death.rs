@@ -1,6 +1,7 @@
-//! Misuse that must kill the process with a named message. Each test re-runs
-//! this test binary as a child with `COSTACK_DEATH_TEST` naming the test;
-//! the child does the bad thing, the parent checks how it died.
+//! Misuse that must kill the process with a named message, and a panic
+//! that must not kill it. Each test re-runs this test binary as a child
+//! with `COSTACK_DEATH_TEST` naming the test; the child does the bad thing,
+//! the parent checks how it died (or that it did not).
 
 use costack::{Builder, Coroutine, Yielder};
 #[cfg(unix)]
@@ -17,10 +18,16 @@ fn in_child(name: &str) -> bool {
 
 /// Runs test `name` in a child process with the marker set.
 fn run_child(name: &str) -> Output {
+    run_child_with(name, &[])
+}
+
+/// Runs test `name` in a child process with the marker and `envs` set.
+fn run_child_with(name: &str, envs: &[(&str, &str)]) -> Output {
     let exe = std::env::current_exe().expect("path of the test binary");
     Command::new(exe)
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(ENV, name)
+        .envs(envs.iter().copied())
         .output()
         .expect("spawn the test binary")
 }
@@ -185,4 +192,62 @@ fn yielding_a_rust_coroutine_through_the_c_api_aborts() {
         libc::SIGABRT,
         "costack: a Rust coroutine switched back without suspend or return",
     );
+}
+
+/// Says, while the coroutine it sits in unwinds (after the panic hook has
+/// run), how deep the coroutine's stack has been used.
+struct ReportStackUse;
+
+impl Drop for ReportStackUse {
+    fn drop(&mut self) {
+        // SAFETY: `costack_self` is the running coroutine, neither finished
+        // nor in the pool; the call only reads its state and asks the
+        // system which of its stack pages are resident.
+        let used = unsafe { costack::sys::costack_stack_high_water(costack::sys::costack_self()) };
+        eprintln!("stack used by the panic: {used} bytes");
+    }
+}
+
+#[test]
+fn a_panic_with_a_full_backtrace_on_the_smallest_stack_reaches_the_resumer() {
+    let name = "a_panic_with_a_full_backtrace_on_the_smallest_stack_reaches_the_resumer";
+    let message = format!("a panic on a {} byte stack", Builder::MIN_STACK_SIZE);
+    if in_child(name) {
+        // A fresh stack, so that its high-water mark is this coroutine's.
+        costack::set_pool_max(0);
+        let msg = message.clone();
+        let mut co = Builder::new()
+            .stack_size(Builder::MIN_STACK_SIZE)
+            .build(move |_: &mut Yielder<(), ()>, ()| -> () {
+                let _report = ReportStackUse;
+                panic!("{msg}");
+            })
+            .unwrap();
+        let err = catch_unwind(AssertUnwindSafe(|| co.resume(&mut costack::lock(), ())))
+            .expect_err("the panic reaches the resumer");
+        assert_eq!(err.downcast_ref::<String>(), Some(&message));
+        println!("the payload reached the resumer");
+        return;
+    }
+    // The first panic of the process, with the backtrace the hook prints
+    // (and symbolizes) on the coroutine's stack.
+    let out = run_child_with(name, &[("RUST_BACKTRACE", "full")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "child status {:?}, stderr:\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains("the payload reached the resumer"),
+        "the child did not run the test:\n{stdout}"
+    );
+    assert!(
+        stderr.contains(&message) && stderr.contains("stack backtrace:"),
+        "no panic message with a backtrace:\n{stderr}"
+    );
+    if let Some(line) = stderr.lines().find(|l| l.starts_with("stack used by")) {
+        println!("{line} (of {})", Builder::MIN_STACK_SIZE);
+    }
 }

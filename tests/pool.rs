@@ -85,4 +85,19 @@ fn the_pool_keeps_finished_coroutines_up_to_its_limit() {
     assert_eq!((s.live, s.pooled, s.stacks_mapped), (0, 1, 1), "{s:?}");
     costack::set_pool_max(0);
     assert_eq!(costack::stats().stacks_mapped, 0);
+
+    // The guard a builder asks for is mapped below the stack, and counted
+    // (not on Windows, where the system guards fiber stacks itself).
+    #[cfg(not(windows))]
+    for (guard_size, big) in [(None, false), (Some(4usize << 20), true)] {
+        let mut builder = Builder::new().stack_size(STACK);
+        if let Some(bytes) = guard_size {
+            builder = builder.guard_size(bytes);
+        }
+        let co = builder.build(|_: &mut Yielder<(), ()>, ()| ()).unwrap();
+        let s = costack::stats();
+        assert_eq!(s.stacks_mapped, 1, "{s:?}");
+        assert_eq!(s.stack_bytes_mapped >= STACK + (4 << 20), big, "{s:?}");
+        drop(co);
+    }
 }
