@@ -3,8 +3,10 @@
 //! what the process survives but must hear about.
 //!
 //! Used where unwinding is impossible or unsound: in code that runs between
-//! a C frame and the `catch_unwind` at a coroutine's root, and for misuse
-//! that leaves a coroutine in a state nothing can recover from.
+//! a C frame and the `catch_unwind` at a coroutine's root, for misuse that
+//! leaves a coroutine in a state nothing can recover from, and for misuse
+//! found while the thread is already unwinding, where a second panic would
+//! abort anyway, without saying why.
 
 /// Writes `msg` and a newline to stderr with `write(2)` (no allocation, no
 /// lock, nothing that could panic). A failed write is given up silently:

@@ -28,8 +28,16 @@
 //! - what the types cannot see is checked at run time, as `RefCell` does:
 //!   overlapping borrows made with the same proof, and borrows made by
 //!   destructors that run while a dropped coroutine unwinds (its `Drop`
-//!   takes no proof). A conflicting borrow panics.
+//!   takes no proof). A conflicting borrow panics, except while the thread
+//!   is unwinding (a destructor run by a panic, or by the drop of a
+//!   suspended coroutine, borrows a cell that code further out still
+//!   borrows): a panic there would escape a destructor during cleanup, which
+//!   Rust turns into an abort that does not say why, so the conflict aborts
+//!   at once with a message starting `costack:` that names it. Release such
+//!   outer borrows before dropping a coroutine, or before code that may
+//!   panic, when destructors on the way borrow the same cell.
 
+use crate::abort::die;
 use crate::mutex::Proof;
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
@@ -118,7 +126,8 @@ impl<T> GlobalCell<T> {
     ///
     /// # Panics
     ///
-    /// If the cell is borrowed.
+    /// If the cell is borrowed (aborts instead while the thread unwinds, as
+    /// [`borrow_mut`](GlobalCell::borrow_mut) does).
     ///
     /// ```
     /// let cell = costack::GlobalCell::new(1);
@@ -134,7 +143,8 @@ impl<T> GlobalCell<T> {
     ///
     /// # Panics
     ///
-    /// If the cell is borrowed.
+    /// If the cell is borrowed (aborts instead while the thread unwinds, as
+    /// [`borrow_mut`](GlobalCell::borrow_mut) does).
     ///
     /// ```
     /// let cell = costack::GlobalCell::new(1);
@@ -152,7 +162,8 @@ impl<T: Copy> GlobalCell<T> {
     ///
     /// # Panics
     ///
-    /// If the cell is borrowed mutably.
+    /// If the cell is borrowed mutably (aborts instead while the thread
+    /// unwinds, as [`borrow`](GlobalCell::borrow) does).
     ///
     /// ```
     /// let cell = costack::GlobalCell::new(3);
@@ -169,7 +180,10 @@ impl<T: ?Sized> GlobalCell<T> {
     ///
     /// # Panics
     ///
-    /// If the cell is borrowed mutably.
+    /// If the cell is borrowed mutably. While the thread unwinds (in a
+    /// destructor run by a panic or by the drop of a coroutine), the
+    /// process aborts instead, with a message starting `costack:` (see the
+    /// [module](crate::cell)).
     ///
     /// ```
     /// let cell = costack::GlobalCell::new(vec![1, 2]);
@@ -180,6 +194,16 @@ impl<T: ?Sized> GlobalCell<T> {
     pub fn borrow<'a>(&'a self, _proof: &'a impl Proof) -> Ref<'a, T> {
         let n = self.borrows.get();
         if n < 0 {
+            if std::thread::panicking() {
+                die(
+                    "costack: GlobalCell::borrow: the cell is already borrowed mutably, \
+                     and this thread is unwinding (a destructor run by a panic or by the \
+                     drop of a suspended coroutine borrowed a cell that code further out \
+                     still borrows); a panic here cannot be recovered, so the process \
+                     aborts. Release the outer borrow before dropping the coroutine or \
+                     running code that may panic",
+                );
+            }
             panic!("costack::GlobalCell::borrow: already borrowed mutably");
         }
         self.borrows.set(n + 1);
@@ -193,7 +217,10 @@ impl<T: ?Sized> GlobalCell<T> {
     ///
     /// # Panics
     ///
-    /// If the cell is borrowed.
+    /// If the cell is borrowed. While the thread unwinds (in a destructor run
+    /// by a panic or by the drop of a coroutine), the process aborts
+    /// instead, with a message starting `costack:` (see the
+    /// [module](crate::cell)).
     ///
     /// ```
     /// let cell = costack::GlobalCell::new(vec![1]);
@@ -203,6 +230,16 @@ impl<T: ?Sized> GlobalCell<T> {
     /// ```
     pub fn borrow_mut<'a>(&'a self, _proof: &'a impl Proof) -> RefMut<'a, T> {
         if self.borrows.get() != 0 {
+            if std::thread::panicking() {
+                die(
+                    "costack: GlobalCell::borrow_mut: the cell is already borrowed, and \
+                     this thread is unwinding (a destructor run by a panic or by the drop \
+                     of a suspended coroutine borrowed a cell that code further out still \
+                     borrows); a panic here cannot be recovered, so the process aborts. \
+                     Release the outer borrow before dropping the coroutine or running \
+                     code that may panic",
+                );
+            }
             panic!("costack::GlobalCell::borrow_mut: already borrowed");
         }
         self.borrows.set(-1);

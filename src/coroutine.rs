@@ -76,11 +76,17 @@
 //! recognises it and finishes. A coroutine that catches that unwind and
 //! then suspends again, or returns normally, or ends with another panic,
 //! would either stay alive with its owner gone or report a result nobody
-//! can take: it aborts with a message starting `costack:`. Destructors that
-//! run during this unwind can borrow a [`GlobalCell`](crate::GlobalCell)
-//! with a yielder they hold; the code that dropped the coroutine may hold a
-//! borrow of the same cell (drop takes no proof), which is why the cell keeps
-//! its run-time borrow count. Under `panic = "abort"` nothing can unwind:
+//! can take: it aborts with a message starting `costack:`. So does a
+//! destructor that suspends during this unwind (or during a panic of the
+//! coroutine's own): the panic in progress is counted in the thread, which
+//! would carry it to whoever runs next; `suspend` tells such an unwind
+//! from one further out, below its resumer, by what the resumer recorded at
+//! the enter. Destructors that run during this unwind can borrow a
+//! [`GlobalCell`](crate::GlobalCell) with a yielder they hold; the code that
+//! dropped the coroutine may hold a borrow of the same cell (drop takes no
+//! proof), which is why the cell keeps its run-time borrow count (and
+//! aborts on a conflict found while the thread unwinds, where a panic would
+//! be a panic during cleanup). Under `panic = "abort"` nothing can unwind:
 //! drop leaves a suspended coroutine as it is and leaks it with its block
 //! (3), so it never runs again either, and its destructors never run.
 //!
@@ -167,6 +173,12 @@ struct Link<I, Y> {
     /// Set by `Coroutine::drop` for the trampoline: the coroutine is being
     /// unwound, so the only acceptable end is the `ForcedUnwind` panic.
     unwinding: bool,
+    /// Whether the thread was already unwinding when the coroutine was last
+    /// entered (a destructor resumed or dropped it during a panic), written
+    /// at every enter. `suspend` compares it with `thread::panicking()` to
+    /// tell an unwind of the coroutine's own stack, which must not suspend,
+    /// from one further out, below the resumer.
+    resumer_panicking: bool,
     /// Caller to coroutine.
     input: Incoming<I>,
     /// Coroutine to caller, on suspend.
@@ -455,6 +467,7 @@ impl Builder {
                 link: Link {
                     state: State::New,
                     unwinding: false,
+                    resumer_panicking: false,
                     input: Incoming::Empty,
                     output: None,
                 },
@@ -573,6 +586,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             // The coroutine took the previous input (`Empty` now): write
             // without dropping.
             ptr::write(ptr::addr_of_mut!((*h).link.input), Incoming::Value(input));
+            (*h).link.resumer_panicking = std::thread::panicking();
             // SAFETY (enter): `co` is valid while not finished; the thread
             // holds the global mutex (`proof`, invariant 1).
             sys::costack_enter((*h).co);
@@ -741,7 +755,8 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
     /// unwind its stack, so its destructors run (under the global mutex,
     /// which the drop takes for that if this thread does not hold it), and
     /// its stack goes back to the pool. A coroutine that catches that unwind
-    /// and goes on aborts the process.
+    /// and goes on aborts the process, and so does one whose destructor
+    /// suspends during it (see [`Yielder::suspend`]).
     ///
     /// # Under `panic = "abort"`
     ///
@@ -836,6 +851,7 @@ unsafe fn force_unwind<I, Y, R>(h: *mut Header<I, Y, R>) {
     // it drops nothing.
     unsafe {
         (*h).link.unwinding = true;
+        (*h).link.resumer_panicking = std::thread::panicking();
         ptr::write(ptr::addr_of_mut!((*h).link.input), Incoming::Unwind);
     }
     // SAFETY: `co` is valid and enterable: the coroutine is suspended, not
@@ -963,6 +979,16 @@ impl<I, Y> Yielder<I, Y> {
     /// the ones you do not know with `resume_unwind`): a coroutine that goes
     /// on aborts the process.
     ///
+    /// Suspending while the coroutine's own stack unwinds (from a
+    /// destructor, during a panic of the coroutine or the unwind of its
+    /// drop) aborts the process with a message starting `costack:`: an
+    /// unwind cannot be suspended (the panic in progress belongs to the
+    /// thread, which the resumer would then run on as a panicking thread).
+    /// A destructor that may suspend should not when
+    /// `std::thread::panicking()` is true. Suspending is fine in a
+    /// coroutine resumed by a destructor while the resumer's thread unwinds:
+    /// that unwind is not the coroutine's.
+    ///
     /// ```
     /// use costack::{Coroutine, Step, Yielder};
     ///
@@ -980,6 +1006,12 @@ impl<I, Y> Yielder<I, Y> {
         // block outlives the coroutine (invariant 3); accesses alternate
         // with the caller's (invariant 2).
         unsafe {
+            // The coroutine's own stack unwinds (so a destructor suspends):
+            // the forced unwind of its drop, or a panic that started in it
+            // (the thread unwinds, and did not when it was entered).
+            if std::thread::panicking() && ((*link).unwinding || !(*link).resumer_panicking) {
+                suspend_while_unwinding();
+            }
             // The caller took the previous output (`None` now): write
             // without dropping.
             ptr::write(ptr::addr_of_mut!((*link).output), Some(value));
@@ -995,6 +1027,28 @@ impl<I, Y> Yielder<I, Y> {
             }
         }
     }
+}
+
+/// Ends the process when a coroutine suspends while its own stack unwinds
+/// (a destructor called `suspend` during a panic of the coroutine, or
+/// during the forced unwind of its drop).
+///
+/// An unwind cannot be suspended. The panic in progress is counted per
+/// thread, not per coroutine: the resumer would go on as a panicking thread
+/// (`thread::panicking()` true, every `MutexGuard` it drops poisoning its
+/// mutex), and the thread that later finishes the unwind would have its
+/// count taken down for a panic it never started; dropping the coroutine
+/// instead would start a second unwind out of the destructor, which Rust
+/// aborts as a panic during cleanup without saying why.
+#[cold]
+#[inline(never)]
+fn suspend_while_unwinding() -> ! {
+    die(
+        "costack: a coroutine suspended while its stack was unwinding (a destructor \
+         called Yielder::suspend during a panic, or while the coroutine was being \
+         dropped); an unwind cannot be suspended, so the process aborts. A destructor \
+         that may suspend must not do so when std::thread::panicking() is true",
+    )
 }
 
 impl<I, Y> std::fmt::Debug for Yielder<I, Y> {

@@ -42,7 +42,10 @@
 //!   caller of `resume`, with their payload; the coroutine is then finished.
 //!   Resuming a finished coroutine panics.
 //! - **Drop** of a suspended coroutine unwinds its stack, running its
-//!   destructors, then recycles the stack.
+//!   destructors, then recycles the stack. A destructor must not suspend
+//!   during an unwind, nor borrow a [`GlobalCell`] that code further out
+//!   still borrows: either aborts the process with a message starting
+//!   `costack:`.
 //! - **`panic = "abort"`**: a program built so cannot unwind, so dropping a
 //!   suspended coroutine *leaks* it instead: its stack stays allocated and
 //!   its destructors do not run. The first such drop says so on stderr, in

@@ -261,6 +261,69 @@ fn drop_while_the_caller_is_panicking() {
 }
 
 #[test]
+fn a_coroutine_resumed_while_its_resumer_unwinds_may_suspend() {
+    // A destructor drives a coroutine during the caller's panic: that
+    // unwind is not the coroutine's, so it suspends as usual.
+    struct DrivesOnDrop(Coroutine<(), u32, ()>, Rc<Cell<u32>>);
+    impl Drop for DrivesOnDrop {
+        fn drop(&mut self) {
+            if let Step::Yield(n) = self.0.resume(&mut costack::lock(), ()) {
+                self.1.set(n);
+            }
+        }
+    }
+    let seen = Rc::new(Cell::new(0));
+    let co = Coroutine::new(|y: &mut Yielder<(), u32>, ()| {
+        y.suspend(1);
+        y.suspend(2);
+    });
+    let s = seen.clone();
+    let r = catch_unwind(AssertUnwindSafe(move || {
+        let _drives = DrivesOnDrop(co, s);
+        panic!("the caller fails");
+    }));
+    assert_eq!(
+        r.unwrap_err().downcast_ref::<&str>(),
+        Some(&"the caller fails")
+    );
+    assert_eq!(seen.get(), 1);
+}
+
+#[test]
+fn a_coroutine_resumed_by_an_unwinding_coroutine_may_suspend() {
+    // The same one level down: a destructor of a panicking coroutine
+    // resumes a nested one, which suspends back to it.
+    struct DrivesOnDrop<'a>(
+        &'a mut Yielder<(), ()>,
+        Coroutine<(), u32, ()>,
+        Rc<Cell<u32>>,
+    );
+    impl Drop for DrivesOnDrop<'_> {
+        fn drop(&mut self) {
+            if let Step::Yield(n) = self.1.resume(self.0, ()) {
+                self.2.set(n);
+            }
+        }
+    }
+    let seen = Rc::new(Cell::new(0));
+    let s = seen.clone();
+    let mut outer = Coroutine::new(move |y: &mut Yielder<(), ()>, ()| -> () {
+        let inner = Coroutine::new(|yi: &mut Yielder<(), u32>, ()| {
+            yi.suspend(7);
+        });
+        let _drives = DrivesOnDrop(y, inner, s);
+        panic!("the outer coroutine fails");
+    });
+    let r = catch_unwind(AssertUnwindSafe(|| outer.resume(&mut costack::lock(), ())));
+    assert_eq!(
+        r.unwrap_err().downcast_ref::<&str>(),
+        Some(&"the outer coroutine fails")
+    );
+    assert_eq!(seen.get(), 7);
+    assert!(outer.is_finished());
+}
+
+#[test]
 fn locking_twice_on_a_thread_panics() {
     let _guard = costack::lock();
     let err = catch_unwind(costack::lock).unwrap_err();

@@ -3,7 +3,7 @@
 //! with `COSTACK_DEATH_TEST` naming the test; the child does the bad thing,
 //! the parent checks how it died (or that it did not).
 
-use costack::{Builder, Coroutine, Yielder};
+use costack::{Builder, Coroutine, GlobalCell, Yielder};
 #[cfg(unix)]
 use std::os::unix::process::ExitStatusExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -250,4 +250,86 @@ fn a_panic_with_a_full_backtrace_on_the_smallest_stack_reaches_the_resumer() {
     if let Some(line) = stderr.lines().find(|l| l.starts_with("stack used by")) {
         println!("{line} (of {})", Builder::MIN_STACK_SIZE);
     }
+}
+
+static CELL: GlobalCell<u32> = GlobalCell::new(0);
+
+/// Holds the coroutine's yielder; its drop borrows `CELL` with it.
+struct BorrowsOnDrop<'a>(&'a mut Yielder<(), ()>);
+
+impl Drop for BorrowsOnDrop<'_> {
+    fn drop(&mut self) {
+        *CELL.borrow_mut(&*self.0) += 1;
+    }
+}
+
+#[test]
+fn a_cell_borrow_conflict_while_a_dropped_coroutine_unwinds_is_named() {
+    let name = "a_cell_borrow_conflict_while_a_dropped_coroutine_unwinds_is_named";
+    if in_child(name) {
+        let mut co = Coroutine::new(|y: &mut Yielder<(), ()>, ()| {
+            let holder = BorrowsOnDrop(y);
+            holder.0.suspend(());
+        });
+        let mut guard = costack::lock();
+        co.resume(&mut guard, ());
+        let _held = CELL.borrow(&guard);
+        drop(co); // its destructor borrows the cell this frame holds
+        unreachable!("drop returned");
+    }
+    let out = run_child(name);
+    assert_died(
+        &out,
+        libc::SIGABRT,
+        "costack: GlobalCell::borrow_mut: the cell is already borrowed, and this thread \
+         is unwinding",
+    );
+}
+
+/// Holds the coroutine's yielder; its drop suspends with it.
+struct SuspendsOnDrop<'a>(&'a mut Yielder<(), ()>);
+
+impl Drop for SuspendsOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.suspend(());
+    }
+}
+
+#[test]
+fn a_destructor_that_suspends_during_a_panic_is_named() {
+    let name = "a_destructor_that_suspends_during_a_panic_is_named";
+    if in_child(name) {
+        let mut co = Coroutine::new(|y: &mut Yielder<(), ()>, ()| -> () {
+            let _s = SuspendsOnDrop(y);
+            panic!("the coroutine fails");
+        });
+        let r = catch_unwind(AssertUnwindSafe(|| co.resume(&mut costack::lock(), ())));
+        unreachable!("resume came back ({:?})", r.is_ok());
+    }
+    let out = run_child(name);
+    assert_died(
+        &out,
+        libc::SIGABRT,
+        "costack: a coroutine suspended while its stack was unwinding",
+    );
+}
+
+#[test]
+fn a_destructor_that_suspends_while_its_coroutine_is_dropped_is_named() {
+    let name = "a_destructor_that_suspends_while_its_coroutine_is_dropped_is_named";
+    if in_child(name) {
+        let mut co = Coroutine::new(|y: &mut Yielder<(), ()>, ()| {
+            let s = SuspendsOnDrop(y);
+            s.0.suspend(());
+        });
+        co.resume(&mut costack::lock(), ());
+        drop(co);
+        unreachable!("drop returned");
+    }
+    let out = run_child(name);
+    assert_died(
+        &out,
+        libc::SIGABRT,
+        "costack: a coroutine suspended while its stack was unwinding",
+    );
 }
