@@ -758,6 +758,22 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
     /// and goes on aborts the process, and so does one whose destructor
     /// suspends during it (see [`Yielder::suspend`]).
     ///
+    /// The unwind is a panic as far as the code on the coroutine's stack can
+    /// tell (with a private payload, and no panic hook runs):
+    /// `std::thread::panicking()` is true in its destructors, a destructor
+    /// that panics aborts the process, and a `std::sync::Mutex` (or
+    /// `RwLock`) whose guard the coroutine held across the suspend is left
+    /// **poisoned**. That is on purpose: poisoning reports a critical section
+    /// that was abandoned, and a coroutine dropped while it holds a guard
+    /// abandons one at its suspend point, possibly in the middle of an
+    /// update it meant to finish after the suspend (locked, changed half,
+    /// waited for I/O); nothing tells a finished update from a half-done
+    /// one, so the mutex cannot soundly be left looking clean. Release such
+    /// guards before suspending (holding one across a suspend also
+    /// deadlocks any other coroutine that locks the mutex meanwhile: the
+    /// holder cannot run to release it), or recover the data with
+    /// `PoisonError::into_inner`.
+    ///
     /// # Under `panic = "abort"`
     ///
     /// A program built with `panic = "abort"` cannot unwind, so a suspended

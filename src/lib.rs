@@ -42,10 +42,15 @@
 //!   caller of `resume`, with their payload; the coroutine is then finished.
 //!   Resuming a finished coroutine panics.
 //! - **Drop** of a suspended coroutine unwinds its stack, running its
-//!   destructors, then recycles the stack. A destructor must not suspend
-//!   during an unwind, nor borrow a [`GlobalCell`] that code further out
-//!   still borrows: either aborts the process with a message starting
-//!   `costack:`.
+//!   destructors, then recycles the stack. The unwind is a panic to the
+//!   code it passes: `std::thread::panicking()` is true there, and a
+//!   `std::sync::Mutex` whose guard the coroutine held across its suspend
+//!   is left poisoned, on purpose (the coroutine may have suspended in the
+//!   middle of an update; see
+//!   [`Coroutine`'s `Drop`](Coroutine#impl-Drop-for-Coroutine%3CI,+Y,+R%3E)).
+//!   A destructor must not suspend during an unwind, nor borrow a
+//!   [`GlobalCell`] that code further out still borrows: either aborts the
+//!   process with a message starting `costack:`.
 //! - **`panic = "abort"`**: a program built so cannot unwind, so dropping a
 //!   suspended coroutine *leaks* it instead: its stack stays allocated and
 //!   its destructors do not run. The first such drop says so on stderr, in

@@ -429,6 +429,40 @@ fn builder_checks_the_guard_size() {
 }
 
 #[test]
+fn dropping_a_coroutine_that_holds_a_std_mutex_guard_poisons_the_mutex() {
+    use std::sync::{Arc, Mutex};
+    // A coroutine that suspends in the middle of an update it means to
+    // finish later: the forced unwind of its drop abandons the update, and
+    // the mutex says so, as it would after a panic at that point.
+    let data = Arc::new(Mutex::new(vec![0u32]));
+    let d = data.clone();
+    let mut co = Coroutine::new(move |y: &mut Yielder<(), ()>, ()| {
+        let mut v = d.lock().unwrap();
+        v.push(1); // first half
+        y.suspend(()); // waits for the rest, guard held
+        v.push(2); // second half, never reached
+    });
+    co.resume(&mut costack::lock(), ());
+    drop(co);
+    assert!(data.is_poisoned());
+    let v = data.lock().unwrap_err().into_inner();
+    assert_eq!(*v, [0, 1], "the data is there, half updated");
+    drop(v);
+
+    // A guard released before the suspend leaves the mutex clean.
+    let clean = Arc::new(Mutex::new(0u32));
+    let c = clean.clone();
+    let mut co = Coroutine::new(move |y: &mut Yielder<(), ()>, ()| {
+        *c.lock().unwrap() += 1;
+        y.suspend(());
+    });
+    co.resume(&mut costack::lock(), ());
+    drop(co);
+    assert!(!clean.is_poisoned());
+    assert_eq!(*clean.lock().unwrap(), 1);
+}
+
+#[test]
 fn ten_thousand_coroutines_alive_at_once() {
     const N: u64 = 10_000;
     let mut guard = costack::lock();
