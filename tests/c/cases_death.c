@@ -616,8 +616,9 @@ void case_enomem_rlimit_as(void)
 #ifdef _WIN32
     harness_skip("Windows has no address-space limit (RLIMIT_AS), and the "
                  "job-object memory limit, its nearest kin, is not enforced "
-                 "by Wine; tests/windows/fibers.c checks NULL + ENOMEM with "
-                 "a stack larger than the address space");
+                 "by Wine, so exhaustion cannot be provoked within what a "
+                 "test may map (tests/windows/fibers.c checks the NULL + "
+                 "errno path with an oversized stack)");
     return;
 #endif
     if (harness_run_child("enomem_rlimit_as", NULL, NULL, &r) == 0) {
