@@ -70,11 +70,15 @@
 //! # With C
 //!
 //! The same coroutines are available to C and C++ through
-//! `include/costack.h` (the crate also builds as the static library
-//! `libcostack.a`), and to Rust as the raw API in [`sys`]. The two mix: a
-//! Rust coroutine can enter a coroutine made with `costack_create` and the
-//! other way round, and C code that shares data with Rust coroutines takes
-//! the same mutex (`costack_global_lock`).
+//! `include/costack.h` (the C library builds with CMake alone, no Rust
+//! needed: see the README), and to Rust as the raw API in [`sys`]. The two
+//! mix: a Rust coroutine can enter a coroutine made with `costack_create`
+//! and the other way round, and C code that shares data with Rust
+//! coroutines takes the same mutex (`costack_global_lock`). A program whose
+//! C libraries link an installed costack builds this crate with the
+//! `system` feature, so that the process has one core (one global mutex):
+//! the crate then links the installed library (found with pkg-config)
+//! instead of building its own copy.
 //!
 //! # Soundness
 //!
