@@ -73,7 +73,8 @@ endif()
 # Settings every test program shares.
 function(costack_test_program target)
     target_link_libraries(${target} PRIVATE costack ${COSTACK_TEST_LIBS})
-    target_compile_options(${target} PRIVATE ${COSTACK_WARNINGS})
+    target_compile_options(${target} PRIVATE ${COSTACK_WARNINGS}
+        ${COSTACK_SANITIZE_COMPILE})
     set_target_properties(${target} PROPERTIES
         RUNTIME_OUTPUT_DIRECTORY "${COSTACK_TEST_DIR}"
         LIBRARY_OUTPUT_DIRECTORY "${COSTACK_TEST_DIR}")

@@ -35,6 +35,16 @@
  * that must run code after a switch puts it inside the switch (setjmp,
  * fibers: the release on arrival).
  *
+ * Sanitizers (sanitizer.h).  Every switch calls costack__san_depart(from,
+ * to) as the last thing before control leaves from's stack (a setjmp
+ * switch: after its _setjmp), and the side that arrives calls
+ * costack__san_arrive, which the core does after enter and yield return,
+ * in costack__coroutine_main and in costack__coroutine_exited.  So in a
+ * build with ASan, enter and yield are no longer the core's last act, and
+ * the asm backend's tail call is given up; in a normal build both hooks
+ * are empty.  A backend's own switches (the setjmp backends' bootstrap)
+ * call the costack__san_boot_* hooks.
+ *
  * The switches are inline (the setjmp switch must be: no compiler inlines a
  * function that calls setjmp, and a switch function of its own costs a
  * mispredicted return), so each backend has a header of them, included
@@ -49,6 +59,7 @@
 #define COSTACK_BACKEND_H
 
 #include "internal.h"
+#include "sanitizer.h"
 
 extern const char costack__backend_name[];
 

@@ -101,8 +101,11 @@ static COSTACK_NOINLINE void bootstrap(void)
 
     /* Park; the first switch into co continues below.  boot lives on the
      * creator's stack and is gone by then: use only co. */
-    if (!_setjmp(co->ctx->env))
+    costack__san_boot_arrive(co);
+    if (!_setjmp(co->ctx->env)) {
+        costack__san_boot_return(co);
         _longjmp(boot->creator, 1);
+    }
     run_outermost(co);
 }
 
@@ -199,8 +202,11 @@ static int start_stack(CostackCoroutine *co)
 #if defined(VALGRIND_MAKE_MEM_UNDEFINED)
     VALGRIND_MAKE_MEM_UNDEFINED(co->stack.lo, co->stack.size);
 #endif
-    if (!_setjmp(boot.creator))
+    if (!_setjmp(boot.creator)) {
+        costack__san_boot_depart(co);
         _longjmp(boot.handler, 1);
+    }
+    costack__san_boot_returned();
     current_boot = NULL;
     return 0;
 }

@@ -33,8 +33,11 @@ static void bootstrap(unsigned int hi, unsigned int lo)
 
     /* Park; the first switch into co continues below.  boot lives on the
      * creator's stack and is gone by then: use only co. */
-    if (!_setjmp(co->ctx->env))
+    costack__san_boot_arrive(co);
+    if (!_setjmp(co->ctx->env)) {
+        costack__san_boot_return(co);
         _longjmp(boot->creator, 1);
+    }
     costack__coroutine_main(co);
 }
 
@@ -59,7 +62,10 @@ int costack__backend_create(CostackCoroutine *co, size_t stack_size,
     makecontext(&uc, (void (*)(void))bootstrap, 2,
                 (unsigned int)(p >> 16 >> 16), (unsigned int)p);
     /* swapcontext costs system calls, but only here, once per stack. */
-    if (!_setjmp(boot.creator))
+    if (!_setjmp(boot.creator)) {
+        costack__san_boot_depart(co);
         swapcontext(&creator_uc, &uc);
+    }
+    costack__san_boot_returned();
     return 0;
 }

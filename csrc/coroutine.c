@@ -19,6 +19,7 @@
 #include "backend.h"
 #include "internal.h"
 #include "platform.h"
+#include "sanitizer.h"
 
 /* How many terminated coroutines a thread keeps for itself before it hands
  * them to the shared pool. */
@@ -275,6 +276,7 @@ static void free_coroutine(CostackCoroutine *co)
 {
     size_t bytes = co->stack.map_size;
     registry_remove(co);
+    costack__san_free(co);
     costack__backend_free(co);
     costack__atomic_add(&g.stacks, (size_t)-1);
     costack__atomic_add(&g.stack_bytes, (size_t)0 - bytes);
@@ -347,6 +349,7 @@ static void pool_put(CostackThread *t, CostackCoroutine *co)
     size_t max = pool_limit();
     CostackCoroutine *surplus = NULL;
 
+    costack__san_pooled(co);
     co->state = COSTACK_POOLED;
     co->entry = NULL;
     co->opaque = NULL;
@@ -538,14 +541,18 @@ costack_create_with(CostackEntry *entry, void *opaque,
         return NULL;
 
     co = pool_take(t, size, guard);
-    if (!co) {
+    if (co) {
+        costack__san_reuse(co);
+    } else {
         co = (CostackCoroutine *)calloc(1, sizeof(*co));
         if (!co) {
             errno = ENOMEM;
             return NULL;
         }
+        costack__san_create(co);
         if (costack__backend_create(co, size, guard) != 0) {
             int e = errno;
+            costack__san_free(co);
             free(co);
             errno = e;
             return NULL;
@@ -567,7 +574,10 @@ costack_create_with(CostackEntry *entry, void *opaque,
  * costack__coroutine_main, ready for reuse. */
 COSTACK_NOINLINE void costack__coroutine_exited(CostackCoroutine *co)
 {
-    pool_put(thread_here(), co);
+    CostackThread *t = thread_here();
+    /* The first code on the resumer's stack (sanitizer.h). */
+    costack__san_arrive(t->current, co);
+    pool_put(t, co);
 }
 
 void costack__coroutine_main(CostackCoroutine *co)
@@ -576,6 +586,8 @@ void costack__coroutine_main(CostackCoroutine *co)
         CostackThread *t;
         CostackCoroutine *to;
 
+        /* Arrived: entered for the first time, or again from the pool. */
+        costack__san_arrive(co, co->caller);
         co->entry(co->opaque);
 
         t = costack__thread();
@@ -583,6 +595,7 @@ void costack__coroutine_main(CostackCoroutine *co)
         co->caller = NULL;
         co->state = COSTACK_TERMINATED;
         t->current = to;
+        costack__san_parking(co);
         /* The exit switch releases us on the caller's side; when reused
          * from the pool, the next enter returns here and the loop runs
          * the new entry. */
@@ -620,8 +633,10 @@ COSTACK_NOINLINE void costack_enter(CostackCoroutine *co)
     co->state = COSTACK_ACTIVE;
     t->current = co;
     /* Returns when co yields, or terminated and was released.  Last, so
-     * that it can be a tail call (backend.h). */
+     * that it can be a tail call (backend.h), but for the sanitizers'
+     * arrival, empty in a normal build (sanitizer.h); co may be gone. */
     costack__backend_enter(self, co);
+    costack__san_arrive(self, NULL);
 }
 
 COSTACK_NOINLINE void costack_yield(void)
@@ -636,6 +651,9 @@ COSTACK_NOINLINE void costack_yield(void)
     self->state = COSTACK_SUSPENDED;
     t->current = to;
     costack__backend_yield(self, to);
+    /* Entered again, perhaps on another thread: self->caller is the side
+     * that entered (sanitizer.h). */
+    costack__san_arrive(self, self->caller);
 }
 
 CostackCoroutine *costack_self(void)

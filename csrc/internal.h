@@ -45,6 +45,55 @@
 /* Backend-private switching state (a jump buffer, a fiber, ...). */
 typedef struct CostackCtx CostackCtx;
 
+/* The sanitizers the core is compiled with that must be told about
+ * coroutine stacks: COSTACK_ASAN (AddressSanitizer) and COSTACK_TSAN
+ * (ThreadSanitizer), from the compiler's own macros (gcc's __SANITIZE_*__,
+ * clang's __has_feature).  sanitizer.h has what they are told and when;
+ * without either, nothing of it is compiled.  Not for the Windows fibers
+ * backend (the system switches its stacks; sanitizers there are out of
+ * scope).  Every file of the core must be compiled with the same
+ * sanitizers, since CostackSan below is part of the coroutine object. */
+#if defined(__SANITIZE_ADDRESS__)
+#define COSTACK_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define COSTACK_TSAN 1
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(COSTACK_ASAN)
+#define COSTACK_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer) && !defined(COSTACK_TSAN)
+#define COSTACK_TSAN 1
+#endif
+#endif
+#if defined(COSTACK_BACKEND_FIBERS)
+#undef COSTACK_ASAN
+#undef COSTACK_TSAN
+#endif
+#if defined(COSTACK_ASAN) || defined(COSTACK_TSAN)
+#define COSTACK_SANITIZED 1
+
+/* What a sanitizer is told about one coroutine or leader (sanitizer.h). */
+typedef struct CostackSan {
+    /* ASan: this side's fake stack (detect_stack_use_after_return) while
+     * it does not run; the thread holds it while it runs. */
+    void *fake_stack;
+    /* ASan: a switch to this side has started and not yet finished. */
+    int arriving;
+    /* ASan, leaders only: the stack's bounds as ASan knows them, learnt
+     * when a coroutine arrives from it (a coroutine's are its stack). */
+    const void *bottom;
+    size_t size;
+    /* ASan: where a finished coroutine's stack is parked, and the part
+     * below it poisoned while it waits in a pool: [poison_lo, parked). */
+    char *parked;
+    char *poison_lo;
+    /* TSan: the fiber of this stack (a leader: its thread's own). */
+    void *fiber;
+} CostackSan;
+#endif
+
 /* A coroutine's stack as mapped by the platform layer.  The usable part is
  * [lo, lo + size); the guard is [guard, guard + guard_size), just below lo.
  * map/map_size describe the address range the stack occupies, guard
@@ -95,6 +144,9 @@ struct CostackCoroutine {
     int state;                /* enum CostackState */
     CostackLink registry;     /* from the mapping of its stack to the
                                * unmapping, pooled or not (coroutine.c) */
+#if defined(COSTACK_SANITIZED)
+    CostackSan san;           /* sanitizer.h */
+#endif
 };
 
 /*

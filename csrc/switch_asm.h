@@ -25,7 +25,10 @@
  * predictor; each switch leaves one stale entry in the return-stack buffer
  * (a ring, not an error).  Nothing may run in costack_enter after the
  * switch, so the release of a coroutine that terminated happens inside the
- * exit switch, on the resumer's stack (costack__asm_exit).
+ * exit switch, on the resumer's stack (costack__asm_exit).  (A build with
+ * AddressSanitizer is the exception: ASan must be told on arrival, so
+ * there costack_enter and costack_yield call the switch and return
+ * normally; sanitizer.h.)
  *
  * docs/performance.md has the measurements behind these choices.
  */
@@ -71,21 +74,21 @@ CostackCtx *costack__asm_first_frame(char *top, CostackCoroutine *co);
 static inline void costack__backend_enter(CostackCoroutine *from,
                                           CostackCoroutine *to)
 {
-    (void)from;
+    costack__san_depart(from, to);
     costack__asm_enter(&to->ctx);
 }
 
 static inline void costack__backend_yield(CostackCoroutine *from,
                                           CostackCoroutine *to)
 {
-    (void)to;
+    costack__san_depart(from, to);
     costack__asm_yield(&from->ctx);
 }
 
 static inline void costack__backend_exit(CostackCoroutine *from,
                                          CostackCoroutine *to)
 {
-    (void)to;
+    costack__san_depart(from, to);
     costack__asm_exit(&from->ctx, from);
 }
 

@@ -17,6 +17,7 @@ int costack__fibers_switch(CostackCoroutine *from, CostackCoroutine *to,
 static inline void costack__backend_enter(CostackCoroutine *from,
                                           CostackCoroutine *to)
 {
+    costack__san_depart(from, to);
     if (costack__fibers_switch(from, to, COSTACK_SWITCHED) == COSTACK_EXITED)
         costack__coroutine_exited(to);
 }
@@ -24,12 +25,14 @@ static inline void costack__backend_enter(CostackCoroutine *from,
 static inline void costack__backend_yield(CostackCoroutine *from,
                                           CostackCoroutine *to)
 {
+    costack__san_depart(from, to);
     (void)costack__fibers_switch(from, to, COSTACK_SWITCHED);
 }
 
 static inline void costack__backend_exit(CostackCoroutine *from,
                                          CostackCoroutine *to)
 {
+    costack__san_depart(from, to);
     (void)costack__fibers_switch(from, to, COSTACK_EXITED);
 }
 

@@ -39,11 +39,14 @@ int costack__setjmp_prepare(CostackCoroutine *co, size_t stack_size,
 
 /* setjmp may only be called as a whole controlling expression (C99
  * 7.13.1.1), hence the switch statement.  from and to are not changed
- * between the _setjmp and the _longjmp that comes back. */
+ * between the _setjmp and the _longjmp that comes back.  The sanitizer
+ * hook (empty in a normal build) sits between _setjmp and _longjmp:
+ * sanitizer.h says why there. */
 #define costack__backend_enter(from, to)                        \
     do {                                                        \
         switch (_setjmp((from)->ctx->env)) {                    \
         case 0:                                                 \
+            costack__san_depart(from, to);                      \
             _longjmp((to)->ctx->env, COSTACK_SWITCHED);         \
         case COSTACK_EXITED:                                    \
             costack__coroutine_exited(to);                      \
@@ -55,14 +58,18 @@ int costack__setjmp_prepare(CostackCoroutine *co, size_t stack_size,
 
 #define costack__backend_yield(from, to)                        \
     do {                                                        \
-        if (!_setjmp((from)->ctx->env))                         \
+        if (!_setjmp((from)->ctx->env)) {                       \
+            costack__san_depart(from, to);                      \
             _longjmp((to)->ctx->env, COSTACK_SWITCHED);         \
+        }                                                       \
     } while (0)
 
 #define costack__backend_exit(from, to)                         \
     do {                                                        \
-        if (!_setjmp((from)->ctx->env))                         \
+        if (!_setjmp((from)->ctx->env)) {                       \
+            costack__san_depart(from, to);                      \
             _longjmp((to)->ctx->env, COSTACK_EXITED);           \
+        }                                                       \
     } while (0)
 
 #endif /* COSTACK_SWITCH_SETJMP_H */
