@@ -505,6 +505,75 @@ void costack__thread_exit(CostackThread *t)
     costack__platform_thread_exit(t);
 }
 
+/* ---- floating-point control ------------------------------------------
+ *
+ * COSTACK_KEEP_FP_CONTROL (costack.h): a coroutine created with it keeps a
+ * control state of its own.  co->fp_control holds the state of whichever
+ * side of co's switches does not run: co's own while it is suspended (or
+ * new: the creator's, read at create), its resumer's while it runs.  Each
+ * switch into or out of co swaps it with the thread's, before the switch
+ * (the state is a register of the thread, which the switch carries over),
+ * so that the switch itself stays the backend's and is the same for every
+ * backend.  Reloading costs several times the read, so it happens only
+ * when the control bits differ; status flags (MXCSR bits 0-5, which the
+ * x87 control word does not have; FPSR on aarch64, not read at all) are
+ * the thread's either way. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define HAVE_FP_CONTROL 1
+/* MXCSR in the low 32 bits, the x87 control word above. */
+static inline unsigned long long fp_control_read(void)
+{
+    unsigned int csr;
+    unsigned short cw;
+    __asm__ __volatile__("stmxcsr %0\n\tfnstcw %1" : "=m"(csr), "=m"(cw));
+    return (unsigned long long)cw << 32 | csr;
+}
+/* The bits of fp_control_read's value that are status, not control. */
+#define FP_STATUS_BITS 0x3fULL
+static inline void fp_control_write(unsigned long long v)
+{
+    unsigned int csr = (unsigned int)v;
+    unsigned short cw = (unsigned short)(v >> 32);
+    __asm__ __volatile__("ldmxcsr %0\n\tfldcw %1" : : "m"(csr), "m"(cw));
+}
+#elif (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
+#define HAVE_FP_CONTROL 1
+static inline unsigned long long fp_control_read(void)
+{
+    unsigned long long fpcr;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr));
+    return fpcr;
+}
+#define FP_STATUS_BITS 0ULL
+static inline void fp_control_write(unsigned long long v)
+{
+    __asm__ __volatile__("msr fpcr, %0" : : "r"(v));
+}
+#endif
+
+/* Swap the thread's control state with co->fp_control (above). */
+static COSTACK_NOINLINE void fp_control_swap(CostackCoroutine *co)
+{
+#if defined(HAVE_FP_CONTROL)
+    unsigned long long mine = fp_control_read(), other = co->fp_control;
+    co->fp_control = mine;
+    if ((mine ^ other) & ~FP_STATUS_BITS)
+        fp_control_write((other & ~FP_STATUS_BITS) | (mine & FP_STATUS_BITS));
+#else
+    (void)co;
+#endif
+}
+
+/* co's control state to start with: the creating thread's. */
+static void fp_control_init(CostackCoroutine *co)
+{
+#if defined(HAVE_FP_CONTROL)
+    co->fp_control = fp_control_read();
+#else
+    co->fp_control = 0;
+#endif
+}
+
 /* ---- lifecycle --------------------------------------------------------- */
 
 CostackCoroutine *costack_create(CostackEntry *entry, void *opaque)
@@ -565,6 +634,9 @@ costack_create_with(CostackEntry *entry, void *opaque,
     co->entry = entry;
     co->opaque = opaque;
     co->caller = NULL;
+    co->flags = options ? options->flags & COSTACK_KEEP_FP_CONTROL : 0;
+    if (co->flags & COSTACK_KEEP_FP_CONTROL)
+        fp_control_init(co);
     co->state = COSTACK_NEW;
     return co;
 }
@@ -595,6 +667,8 @@ void costack__coroutine_main(CostackCoroutine *co)
         co->caller = NULL;
         co->state = COSTACK_TERMINATED;
         t->current = to;
+        if (co->flags & COSTACK_KEEP_FP_CONTROL)
+            fp_control_swap(co); /* the caller's back */
         costack__san_parking(co);
         /* The exit switch releases us on the caller's side; when reused
          * from the pool, the next enter returns here and the loop runs
@@ -632,6 +706,8 @@ COSTACK_NOINLINE void costack_enter(CostackCoroutine *co)
     co->caller = self;
     co->state = COSTACK_ACTIVE;
     t->current = co;
+    if (COSTACK_UNLIKELY(co->flags & COSTACK_KEEP_FP_CONTROL))
+        fp_control_swap(co);
     /* Returns when co yields, or terminated and was released.  Last, so
      * that it can be a tail call (backend.h), but for the sanitizers'
      * arrival, empty in a normal build (sanitizer.h); co may be gone. */
@@ -650,6 +726,8 @@ COSTACK_NOINLINE void costack_yield(void)
     self->caller = NULL;
     self->state = COSTACK_SUSPENDED;
     t->current = to;
+    if (COSTACK_UNLIKELY(self->flags & COSTACK_KEEP_FP_CONTROL))
+        fp_control_swap(self);
     costack__backend_yield(self, to);
     /* Entered again, perhaps on another thread: self->caller is the side
      * that entered (sanitizer.h). */

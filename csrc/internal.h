@@ -141,6 +141,10 @@ struct CostackCoroutine {
     size_t guard_asked;       /* the guard create asked for: with the stack
                                * size, what a pooled coroutine must match */
     CostackCoroutine *pool_next;
+    unsigned int flags;       /* CostackOptions.flags of its create */
+    unsigned long long fp_control; /* COSTACK_KEEP_FP_CONTROL: the control
+                               * state of whichever side does not run now
+                               * (coroutine.c, "floating-point control") */
     int state;                /* enum CostackState */
     CostackLink registry;     /* from the mapping of its stack to the
                                * unmapping, pooled or not (coroutine.c) */

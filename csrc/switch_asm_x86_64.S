@@ -14,10 +14,12 @@
  *   S+24  r13
  *   S+16  r14
  *   S+8   r15
- *   S+4   x87 control word  (2 bytes, then 2 bytes of padding)
- *   S+0   MXCSR             (4 bytes)
+ *   S+0   unused            (keeps S 16-byte aligned)
  *
- * The floating-point control state is callee-saved in the System V ABI.
+ * The floating-point control state (MXCSR, x87 control word), which the
+ * System V ABI makes callee-saved, is not in the frame: it is the
+ * thread's, and coroutine.c keeps it per side for the coroutines created
+ * with COSTACK_KEEP_FP_CONTROL (costack.h), for every backend alike.
  */
 #if !defined(__ELF__) || !defined(__x86_64__)
 #error "switch_asm_x86_64.S is written for x86-64 ELF targets; build another backend (csrc/sources.txt)"
@@ -41,7 +43,7 @@
 /*
  * SWITCH_STACKS: save the running side's frame, swap the stack pointer with
  * *slot (rdi), restore the other side's frame, all but its return address.
- * Scratch registers: rax, rcx, rdx, r8 (r11 is left to costack__asm_exit).
+ * Scratch registers: rax, rcx (r11 is left to costack__asm_exit).
  *
  * Both sides' frames have the same layout, so the CFI stays true across
  * the swap: an unwinder stopped inside sees the frame of whichever side the
@@ -54,26 +56,12 @@
 	PUSH r13			/* S+24 */
 	PUSH r14			/* S+16 */
 	PUSH r15			/* S+8 */
-	subq $8, %rsp			/* S+0: room for the control state */
+	subq $8, %rsp			/* S+0: the unused slot */
 	.cfi_adjust_cfa_offset 8
-	stmxcsr (%rsp)			/* S+0: MXCSR */
-	fnstcw 4(%rsp)			/* S+4: x87 control word */
 	movq %rsp, %rax			/* rax = our frame */
 	movq (%rdi), %rsp		/* onto the other side's frame */
 	movq %rax, (%rdi)		/* *slot = our frame */
-	/* Reload the control state only when its control bits differ from
-	 * ours: a reload (ldmxcsr, fldcw) costs several times the compare. */
-	movl (%rax), %ecx		/* our MXCSR */
-	xorl (%rsp), %ecx		/* ^ theirs */
-	andl $-64, %ecx			/* bits 0-5 are status flags: ignore */
-	movzwl 4(%rax), %edx		/* our control word */
-	movzwl 4(%rsp), %r8d		/* theirs */
-	xorl %r8d, %edx
-	orl %edx, %ecx			/* any difference at all? */
-	.cfi_remember_state
-	jnz 2f				/* yes: RELOAD_FP_CONTROL, then 1: */
-1:
-	addq $8, %rsp			/* past the control state */
+	addq $8, %rsp			/* past its unused slot */
 	.cfi_adjust_cfa_offset -8
 	POP r15
 	POP r14
@@ -81,16 +69,6 @@
 	POP r12
 	POP rbx
 	POP rbp				/* rsp now at S+56, the return address */
-.endm
-
-/* The rarely taken reload of the floating-point control state, placed
- * after the function's end by each user of SWITCH_STACKS. */
-.macro RELOAD_FP_CONTROL
-2:
-	.cfi_restore_state
-	ldmxcsr (%rsp)
-	fldcw 4(%rsp)
-	jmp 1b
 .endm
 
 /*
@@ -109,7 +87,6 @@
 	.cfi_adjust_cfa_offset -8
 	.cfi_register rip, rcx
 	jmpq *%rcx			/* continue it */
-	RELOAD_FP_CONTROL
 	END_FUNCTION \name
 .endm
 
@@ -137,7 +114,6 @@
 	.cfi_adjust_cfa_offset -8
 	.cfi_register rip, rcx
 	jmpq *%rcx			/* continue it */
-	RELOAD_FP_CONTROL
 	END_FUNCTION costack__asm_exit
 
 /*
@@ -146,14 +122,12 @@
  * Write a new stack's first frame (the layout above) just below top, and
  * return its address: the stack pointer that the first costack__asm_enter
  * into the coroutine loads.  Callee-saved registers are zero but rbx (co),
- * the control state is the calling thread's (a coroutine starts with the
- * floating-point settings of the thread that created it, as a new thread
- * does), and the return address is the trampoline.
+ * and the return address is the trampoline.
  */
 	FUNCTION costack__asm_first_frame
 	leaq -64(%rdi), %rax		/* S = top - 64 */
 	xorl %ecx, %ecx
-	movq %rcx, 0(%rax)		/* control state and padding */
+	movq %rcx, 0(%rax)		/* the unused slot */
 	movq %rcx, 8(%rax)		/* r15 */
 	movq %rcx, 16(%rax)		/* r14 */
 	movq %rcx, 24(%rax)		/* r13 */
@@ -162,8 +136,6 @@
 	movq %rcx, 48(%rax)		/* rbp = 0 */
 	leaq costack__asm_trampoline(%rip), %rdx
 	movq %rdx, 56(%rax)		/* return address */
-	stmxcsr 0(%rax)			/* MXCSR */
-	fnstcw 4(%rax)			/* x87 control word */
 	ret
 	END_FUNCTION costack__asm_first_frame
 

@@ -88,6 +88,26 @@
  *   it.  The sigaltstack backend reserves SIGUSR2: a program that installs
  *   its own handler for it makes the next costack_create abort with a
  *   message that says so.
+ *
+ * Floating-point control state
+ *   The rounding mode and the rest of the floating-point control state
+ *   (x86-64: the control bits of MXCSR and the x87 control word; aarch64:
+ *   FPCR) are the thread's: by default a switch leaves them as they are,
+ *   so a rounding mode that a coroutine sets (fesetround) is still set in
+ *   its caller after the coroutine yields, and the other way round.  C
+ *   code that changes the control state inside a coroutine, or around
+ *   costack_enter, and wants each side to keep its own, creates the
+ *   coroutine with COSTACK_KEEP_FP_CONTROL in CostackOptions.flags: then
+ *   every switch into that coroutine gives it back the state it had when
+ *   it last yielded, every switch out of it gives its caller back the
+ *   state the caller had when it entered it, and the coroutine starts with
+ *   the state of the thread that created it.  That costs a few
+ *   nanoseconds per switch, and only that coroutine's switches pay; code
+ *   that leaves the control state alone (Rust code always does) never
+ *   needs it.  The same on every Unix backend; for targets other than
+ *   x86-64 and aarch64 (or compilers other than gcc and clang) the flag
+ *   keeps nothing.  Windows fibers keep the state per fiber whatever the
+ *   flag says (FIBER_FLAG_FLOAT_SWITCH).
  */
 #ifndef COSTACK_H
 #define COSTACK_H
@@ -129,7 +149,14 @@ typedef struct CostackOptions {
      *  Ignored on Windows, where the system guards fiber stacks and every
      *  frame larger than a page probes its pages. */
     size_t guard_size;
+    /** COSTACK_KEEP_FP_CONTROL, or 0 (see "Floating-point control state"
+     *  above). */
+    unsigned int flags;
 } CostackOptions;
+
+/** CostackOptions.flags: the coroutine keeps a floating-point control
+ *  state of its own (see "Floating-point control state" above). */
+#define COSTACK_KEEP_FP_CONTROL 1u
 
 /** Process-wide counters (a snapshot; each field is read atomically). */
 typedef struct CostackStats {

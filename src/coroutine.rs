@@ -482,6 +482,8 @@ impl Builder {
         let options = sys::CostackOptions {
             stack_size: self.stack_size.unwrap_or(0),
             guard_size: self.guard_size.unwrap_or(0),
+            // Rust code never changes the floating-point control state.
+            flags: 0,
         };
         // SAFETY: `trampoline::<I, Y, R, F>` expects exactly this block as
         // its opaque; the block lives until `Coroutine::drop` (invariant 3).

@@ -7,6 +7,7 @@ pub const COSTACK_MIN_STACK_SIZE: u32 = 16384;
 pub const COSTACK_MAX_STACK_SIZE: u32 = 1073741824;
 pub const COSTACK_DEFAULT_GUARD_SIZE: u32 = 65536;
 pub const COSTACK_MAX_GUARD_SIZE: u32 = 67108864;
+pub const COSTACK_KEEP_FP_CONTROL: u32 = 1;
 #[doc = " A coroutine.  Opaque; created by costack_create, released when its entry\n  function returns (or by costack_destroy)."]
 #[repr(C)]
 #[derive(Debug)]
@@ -23,6 +24,8 @@ pub struct CostackOptions {
     pub stack_size: usize,
     #[doc = " Bytes of inaccessible guard below the stack; 0 means\n  COSTACK_DEFAULT_GUARD_SIZE.  Rounded up to the page size.  Guards\n  cost address space and a few page-table entries, not memory.\n  Ignored on Windows, where the system guards fiber stacks and every\n  frame larger than a page probes its pages."]
     pub guard_size: usize,
+    #[doc = " COSTACK_KEEP_FP_CONTROL, or 0 (see \"Floating-point control state\"\n  above)."]
+    pub flags: libc::c_uint,
 }
 #[doc = " Process-wide counters (a snapshot; each field is read atomically)."]
 #[repr(C)]
