@@ -280,6 +280,9 @@ static void free_coroutine(CostackCoroutine *co)
     costack__backend_free(co);
     costack__atomic_add(&g.stacks, (size_t)-1);
     costack__atomic_add(&g.stack_bytes, (size_t)0 - bytes);
+    free(co->user_block);
+    co->user_block = co->user = NULL;
+    co->user_cap = 0;
     if (debug_mode())
         quarantine_put(co);
     else
@@ -353,6 +356,12 @@ static void pool_put(CostackThread *t, CostackCoroutine *co)
     co->state = COSTACK_POOLED;
     co->entry = NULL;
     co->opaque = NULL;
+    co->user = NULL;
+    if (co->user_cap > COSTACK_POOLED_USER_SIZE) {
+        free(co->user_block);
+        co->user_block = NULL;
+        co->user_cap = 0;
+    }
     /* The steady state: a slot this thread reserved earlier. */
     if (t && t->registered && t->pool_count < t->pool_quota &&
         costack__atomic_load(&g.reserved) <= max) {
@@ -576,6 +585,31 @@ static void fp_control_init(CostackCoroutine *co)
 
 /* ---- lifecycle --------------------------------------------------------- */
 
+/* Give co user data of size bytes (costack_user_data), in the block it
+ * kept from an earlier use when that is large enough, so that a pooled
+ * create allocates nothing.  0, or -1 when out of memory (co's block is
+ * then as it was). */
+static int user_data_ready(CostackCoroutine *co, size_t size)
+{
+    const uintptr_t mask = COSTACK_USER_DATA_ALIGN - 1;
+    if (size == 0) {
+        co->user = NULL;
+        return 0;
+    }
+    if (size > co->user_cap) {
+        /* Multiples of 64, so that sizes close to each other share. */
+        size_t cap = (size + 63) & ~(size_t)63;
+        void *block = malloc(cap + mask);
+        if (!block)
+            return -1;
+        free(co->user_block);
+        co->user_block = block;
+        co->user_cap = cap;
+    }
+    co->user = (void *)(((uintptr_t)co->user_block + mask) & ~mask);
+    return 0;
+}
+
 CostackCoroutine *costack_create(CostackEntry *entry, void *opaque)
 {
     return costack_create_with(entry, opaque, NULL);
@@ -600,7 +634,8 @@ costack_create_with(CostackEntry *entry, void *opaque,
     if (options && options->guard_size)
         guard = options->guard_size;
     if (size < COSTACK_MIN_STACK_SIZE || size > COSTACK_MAX_STACK_SIZE ||
-        guard > COSTACK_MAX_GUARD_SIZE) {
+        guard > COSTACK_MAX_GUARD_SIZE ||
+        (options && options->user_size > COSTACK_MAX_USER_SIZE)) {
         errno = EINVAL;
         return NULL;
     }
@@ -630,6 +665,11 @@ costack_create_with(CostackEntry *entry, void *opaque,
         costack__atomic_add(&g.stacks, 1);
         costack__atomic_add(&g.stack_bytes, co->stack.map_size);
         registry_add(t, co);
+    }
+    if (user_data_ready(co, options ? options->user_size : 0) != 0) {
+        pool_put(t, co); /* as a destroy of a new coroutine does */
+        errno = ENOMEM;
+        return NULL;
     }
     co->entry = entry;
     co->opaque = opaque;
@@ -801,6 +841,12 @@ size_t costack_stack_size(const CostackCoroutine *co)
 {
     check_handle(co, "costack_stack_size");
     return co->stack.size;
+}
+
+void *costack_user_data(const CostackCoroutine *co)
+{
+    check_handle(co, "costack_user_data");
+    return co->user;
 }
 
 size_t costack_stack_high_water(const CostackCoroutine *co)

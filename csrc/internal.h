@@ -140,6 +140,11 @@ struct CostackCoroutine {
     CostackStack stack;
     size_t guard_asked;       /* the guard create asked for: with the stack
                                * size, what a pooled coroutine must match */
+    void *user;               /* costack_user_data: within user_block, or
+                               * NULL when create asked for none */
+    void *user_block;         /* malloc'd, user_cap bytes of user data (plus
+                               * room to align); kept in the pool when small */
+    size_t user_cap;
     CostackCoroutine *pool_next;
     unsigned int flags;       /* CostackOptions.flags of its create */
     unsigned long long fp_control; /* COSTACK_KEEP_FP_CONTROL: the control

@@ -149,6 +149,11 @@ typedef struct CostackOptions {
      *  Ignored on Windows, where the system guards fiber stacks and every
      *  frame larger than a page probes its pages. */
     size_t guard_size;
+    /** Bytes of user data the coroutine keeps for its user, readable and
+     *  writable through costack_user_data from create until the coroutine
+     *  terminates or is destroyed; 0 means none.  At most
+     *  COSTACK_MAX_USER_SIZE. */
+    size_t user_size;
     /** COSTACK_KEEP_FP_CONTROL, or 0 (see "Floating-point control state"
      *  above). */
     unsigned int flags;
@@ -190,9 +195,10 @@ CostackCoroutine *costack_create(CostackEntry *entry, void *opaque);
 
 /**
  * As costack_create, with options (NULL means defaults).  A stack size
- * below COSTACK_MIN_STACK_SIZE or above COSTACK_MAX_STACK_SIZE, or a guard
- * size above COSTACK_MAX_GUARD_SIZE, gives NULL with errno EINVAL; so does
- * a NULL entry (for costack_create too).
+ * below COSTACK_MIN_STACK_SIZE or above COSTACK_MAX_STACK_SIZE, a guard
+ * size above COSTACK_MAX_GUARD_SIZE, or a user_size above
+ * COSTACK_MAX_USER_SIZE gives NULL with errno EINVAL; so does a NULL entry
+ * (for costack_create too).
  */
 CostackCoroutine *costack_create_with(CostackEntry *entry, void *opaque,
                                       const CostackOptions *options);
@@ -240,6 +246,28 @@ void costack_destroy(CostackCoroutine *co);
 /** Usable stack size of co in bytes (the guard not counted).  Aborts with
  *  a "costack:" message for NULL or an ended coroutine. */
 size_t costack_stack_size(const CostackCoroutine *co);
+
+/** The alignment of the user data (costack_user_data), in bytes. */
+#define COSTACK_USER_DATA_ALIGN 16
+/** The largest CostackOptions.user_size accepted: 1 GiB. */
+#define COSTACK_MAX_USER_SIZE ((size_t)1 << 30)
+/** User data of at most this many bytes stays with a coroutine that goes
+ *  to the pool, for reuse by the next create; larger user data is freed
+ *  when its coroutine ends. */
+#define COSTACK_POOLED_USER_SIZE 1024
+
+/**
+ * The user data of co: CostackOptions.user_size bytes (NULL when that was
+ * 0), aligned to COSTACK_USER_DATA_ALIGN, uninitialised at create (a
+ * coroutine reused from the pool may hand out what an earlier one wrote),
+ * and valid until co terminates or is destroyed.  It lives with the
+ * coroutine object, so that a wrapper can keep its per-coroutine state
+ * there instead of allocating a block of its own: a create that reuses a
+ * pooled coroutine whose user data is large enough (see
+ * COSTACK_POOLED_USER_SIZE) allocates nothing.  Any thread.  Aborts with a
+ * "costack:" message for NULL or an ended coroutine.
+ */
+void *costack_user_data(const CostackCoroutine *co);
 
 /**
  * Stack usage report: how deep co's stack has been used so far, in bytes

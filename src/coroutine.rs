@@ -4,20 +4,27 @@
 //!
 //! # How it maps onto the C core
 //!
-//! [`Builder::build`] allocates one heap block holding the closure and a
-//! small *link* through which values cross the switch, then asks the C core
-//! for a coroutine (`costack_create_with`) whose entry function is a
-//! trampoline generic over the closure type, with the block as its opaque.
+//! [`Builder::build`] asks the C core for a coroutine
+//! (`costack_create_with`) whose entry function is a trampoline generic over
+//! the closure type, with room in its *user data* (`costack_user_data`) for
+//! a *block*: a small header holding the *link* through which values cross
+//! the switch, then the closure. The user data lives with the C coroutine
+//! object, and a coroutine reused from the C core's pool keeps its user data
+//! for the next create, so a pooled create allocates nothing. (A closure too
+//! large for the user data the pool keeps, `COSTACK_POOLED_USER_SIZE`, is
+//! boxed, and the block holds the box.)
 //! [`Coroutine::resume`] stores the input in the link and calls
 //! `costack_enter`; [`Yielder::suspend`] stores the yielded value and calls
-//! `costack_yield`. The first entry runs the trampoline, which moves the
-//! closure onto the coroutine's stack and calls it inside `catch_unwind`.
-//! When it returns (or panics), the trampoline stores the result (or the
-//! panic payload) in the block, marks it finished and returns to the C core,
-//! which releases the coroutine into its pool: the C handle is invalid from
-//! then on, so the Rust side tracks that state itself, in the block. The
-//! block is freed when the [`Coroutine`] is dropped. A resume allocates
-//! nothing.
+//! `costack_yield`. The first entry runs the trampoline, which gets the
+//! block's address from `resume` (through a thread-local, set right before
+//! the enter), moves the closure onto the coroutine's stack and calls it
+//! inside `catch_unwind`. When it returns (or panics), the trampoline
+//! stores the result (or the panic payload) in a slot in the frame of the `resume` that entered it
+//! (the header points to it), and returns to the C core, which releases the
+//! coroutine, user data and all, into its pool before `costack_enter`
+//! returns: the C handle and the block are invalid from then on, so the
+//! `Coroutine` itself keeps what outlives them (its state and stack size).
+//! A resume allocates nothing.
 //!
 //! # Soundness
 //!
@@ -39,21 +46,33 @@
 //! calling `costack_global_unlock` on a mutex Rust locked) can break this.
 //! Relied on by: [`GlobalCell`](crate::GlobalCell)'s `Sync`.
 //!
-//! **2. Values cross a switch through the link, and only one side touches
-//! it at a time.** The caller writes the input, then enters; the coroutine
-//! takes it, works, writes its yield value (or result), then switches back;
-//! the caller takes that. Switches are synchronous calls into C on one
-//! thread, the link is reached only through raw pointers (never a
-//! reference held across a switch), and the block's address escaped to C, so
-//! the compiler re-reads it after each call. Relied on by: the raw-pointer
-//! accesses in `resume`, `suspend` and the trampoline.
+//! **2. Values cross a switch through the link and the outcome slot, and
+//! only one side touches them at a time.** The caller writes the input and
+//! the address of its outcome slot, then enters; the coroutine takes the
+//! input, works, writes its yield value to the link (or its result to the
+//! slot), then switches back; the caller takes that. Switches are
+//! synchronous calls into C on one thread, the link and the slot are reached
+//! only through raw pointers (never a reference held across a switch), and
+//! the block's address came from C and the slot's was stored in the block,
+//! so the compiler re-reads both after each call. Relied on by: the
+//! raw-pointer accesses in `resume`, `force_unwind`, `suspend` and the
+//! trampoline.
 //!
-//! **3. The block outlives every use of it.** It is freed by
-//! `Coroutine::drop` only, and only once the coroutine is finished or was
-//! never started (a suspended one is first run to its end, see 5), so no
-//! frame on the coroutine's stack still points at it. `mem::forget` on a
-//! `Coroutine` leaks the block and the stack, both never used again, and so
-//! does the drop of a suspended coroutine under `panic = "abort"` (see 5). A
+//! **3. The block outlives every use of it.** It lives in the C
+//! coroutine's user data, which the C core keeps until the coroutine ends
+//! (its entry function, the trampoline, returns) or is destroyed. The
+//! trampoline's last use of the block comes before it returns; what it
+//! leaves for the caller goes to the caller's outcome slot, which lives in
+//! the frame waiting in `costack_enter`, so the caller never reads the
+//! block of a finished coroutine: `resume` looks at its slot first, and a
+//! `Coroutine` whose state is `Finished` never touches its block or C handle
+//! again. `Coroutine::drop` releases a coroutine that never ran with
+//! `costack_destroy`, after moving the closure out of the block and before
+//! dropping it (its destructor may create coroutines, which may reuse the
+//! released user data); a suspended one is first run to its end (see 5).
+//! `mem::forget` on a `Coroutine` leaks the C coroutine with its stack and
+//! block, never used again, and so does the drop of a suspended coroutine
+//! under `panic = "abort"` (see 5). A
 //! coroutine's closure is `'static`, so nothing on its stack borrows from a
 //! frame that could be gone when it is resumed (a coroutine that borrowed
 //! its creator's locals could outlive them, suspended or leaked with
@@ -89,6 +108,9 @@
 //! be a panic during cleanup). Under `panic = "abort"` nothing can unwind:
 //! drop leaves a suspended coroutine as it is and leaks it with its block
 //! (3), so it never runs again either, and its destructors never run.
+//! The trampoline tells the forced unwind's end apart from a coroutine that
+//! caught it and suspended again by what it leaves in `force_unwind`'s
+//! outcome slot (the `ForcedUnwind` payload, or nothing).
 //!
 //! **6. A coroutine is resumed only when it is suspended or new.** `resume`
 //! takes `&mut self`, and a coroutine's closure cannot reach its own
@@ -109,6 +131,7 @@ use crate::abort::die;
 use crate::mutex::{sealed::Sealed, Proof};
 use crate::sys;
 use std::any::Any;
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::io;
 use std::marker::PhantomData;
@@ -141,17 +164,18 @@ pub enum Step<Y, R> {
     Return(R),
 }
 
-/// Where a coroutine is in its life, as seen from Rust.
+/// Where a coroutine is in its life, as seen from Rust; kept in the
+/// `Coroutine`, since the block goes with the C coroutine when it ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Created, never entered.
+    /// Created, never entered: the closure is in the block.
     New,
     /// Entered, not finished: running, or waiting in `suspend`. Its owner
     /// only ever sees it suspended (`resume` holds `&mut self` while it
-    /// runs, invariant 6), so the two need no states of their own, and the
-    /// hot path writes no state at all.
+    /// runs, invariant 6), so the two need no states of their own.
     Started,
-    /// The closure returned or panicked; the C coroutine is released.
+    /// The closure returned or panicked; the C coroutine is released, and
+    /// with it the block.
     Finished,
 }
 
@@ -169,7 +193,6 @@ enum Incoming<I> {
 
 /// The part of the block that a [`Yielder`] sees (it does not know `R`).
 struct Link<I, Y> {
-    state: State,
     /// Set by `Coroutine::drop` for the trampoline: the coroutine is being
     /// unwound, so the only acceptable end is the `ForcedUnwind` panic.
     unwinding: bool,
@@ -190,29 +213,60 @@ struct ForcedUnwind;
 
 type Payload = Box<dyn Any + Send + 'static>;
 
+/// How the closure ended: what it returned, or the payload of its panic.
+/// `None` while it has not ended.
+type Outcome<R> = Option<Result<R, Payload>>;
+
 /// The type-erased head of the block; `Coroutine` holds a pointer to it.
 #[repr(C)]
 struct Header<I, Y, R> {
     link: Link<I, Y>,
-    /// Coroutine to caller, when the closure has returned or panicked.
-    result: Option<Result<R, Payload>>,
-    /// The C coroutine; dangling once `link.state` is `Finished`.
-    co: *mut sys::CostackCoroutine,
-    /// Usable stack size, kept for after the C coroutine is gone.
-    stack_size: usize,
-    /// Drops the closure if it was never moved out, then frees the block,
-    /// given the block's address. Its type names none of `I`, `Y`, `R`: a
-    /// function pointer taking the header would make the header, and so
-    /// `Coroutine`, invariant in all three, whatever its marker says.
-    free: unsafe fn(*mut ()),
+    /// Coroutine to caller, when the closure has returned or panicked: the
+    /// outcome slot of the `resume` (or `force_unwind`) that entered the
+    /// coroutine last, written at every enter. Not in the block, which the
+    /// C core releases with the coroutine before that enter returns.
+    outcome: NonNull<Outcome<R>>,
+    /// Takes the closure out of the block of a coroutine that never ran,
+    /// destroys the C coroutine, then drops the closure; given the C
+    /// coroutine and the block's address. Its type names none of `I`, `Y`,
+    /// `R`: a function pointer taking the header would make the header, and
+    /// so `Coroutine`, invariant in all three, whatever its marker says.
+    discard: unsafe fn(*mut sys::CostackCoroutine, *mut ()),
 }
 
-/// The whole heap block: the header, then the closure (moved onto the
-/// coroutine's stack at its first entry).
+/// The whole block, in the C coroutine's user data: the header, then the
+/// closure (moved onto the coroutine's stack at its first entry).
 #[repr(C)]
 struct Block<I, Y, R, F> {
     header: Header<I, Y, R>,
     body: ManuallyDrop<F>,
+}
+
+thread_local! {
+    /// The block of the coroutine that `resume` is about to enter for the
+    /// first time, for its trampoline: set just before that
+    /// `costack_enter`, taken (and cleared) by the trampoline at its start,
+    /// on the same thread, with no Rust code run in between. Cheaper than
+    /// asking the C core for `costack_user_data(costack_self())`.
+    static FIRST_ENTRY: Cell<*mut ()> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// The user data a block of type `B` needs: its size, and room to align it
+/// where it needs more than the C core's alignment.
+const fn user_size<B>() -> usize {
+    let align = std::mem::align_of::<B>();
+    let base = sys::COSTACK_USER_DATA_ALIGN as usize;
+    std::mem::size_of::<B>() + align.saturating_sub(base)
+}
+
+/// Where the block of type `B` lies in the user data at `data` (aligned by
+/// the C core to `COSTACK_USER_DATA_ALIGN`, `user_size::<B>()` bytes): at
+/// its first address aligned for `B`, which leaves `size_of::<B>()` bytes
+/// before the end.
+fn block_in<B>(data: *mut c_void) -> *mut B {
+    let align = std::mem::align_of::<B>();
+    let pad = (data as usize).wrapping_neg() & (align - 1);
+    data.cast::<u8>().wrapping_add(pad).cast()
 }
 
 /// A closure running on its own stack, which can suspend itself in the
@@ -253,7 +307,14 @@ struct Block<I, Y, R, F> {
 /// assert!(sums.is_finished());
 /// ```
 pub struct Coroutine<I, Y, R> {
+    /// The C coroutine; released by the C core once `state` is `Finished`.
+    co: *mut sys::CostackCoroutine,
+    /// The head of the block, in `co`'s user data; dangling once `state` is
+    /// `Finished`.
     header: NonNull<Header<I, Y, R>>,
+    state: State,
+    /// Usable stack size, kept for after the C coroutine is gone.
+    stack_size: usize,
     /// Invariant in `I`. Each input goes into the block, where the closure,
     /// compiled for exactly this `I`, takes it: covariance would let a
     /// `Coroutine<&'static str, ..>` be resumed with a shorter borrow, which
@@ -462,50 +523,77 @@ impl Builder {
                 "costack: guard size 0 (a stack always has a guard, at least one page)",
             ));
         }
-        let block = Box::into_raw(Box::new(Block::<I, Y, R, F> {
-            header: Header {
-                link: Link {
-                    state: State::New,
-                    unwinding: false,
-                    resumer_panicking: false,
-                    input: Incoming::Empty,
-                    output: None,
-                },
-                result: None,
-                co: ptr::null_mut(),
-                stack_size: 0,
-                free: free_block::<I, Y, R, F>,
-            },
-            body: ManuallyDrop::new(body),
-        }));
-        let header = block.cast::<Header<I, Y, R>>();
-        let options = sys::CostackOptions {
-            stack_size: self.stack_size.unwrap_or(0),
-            guard_size: self.guard_size.unwrap_or(0),
-            // Rust code never changes the floating-point control state.
-            flags: 0,
-        };
-        // SAFETY: `trampoline::<I, Y, R, F>` expects exactly this block as
-        // its opaque; the block lives until `Coroutine::drop` (invariant 3).
+        if user_size::<Block<I, Y, R, F>>() <= sys::COSTACK_POOLED_USER_SIZE as usize {
+            self.build_in_place(body)
+        } else {
+            // Too large to stay with a pooled coroutine: boxed, so that the
+            // block holds a pointer and the pool keeps small user data.
+            let body = Box::new(body);
+            self.build_in_place(move |y: &mut Yielder<I, Y>, input: I| body(y, input))
+        }
+    }
+
+    /// `build`, after the checks, with the closure in the block.
+    fn build_in_place<I, Y, R, F>(self, body: F) -> io::Result<Coroutine<I, Y, R>>
+    where
+        F: FnOnce(&mut Yielder<I, Y>, I) -> R + 'static,
+    {
+        // SAFETY: `CostackOptions` is plain C data (sizes and flags), for
+        // which all-zero bytes are valid and mean the defaults, as the C API
+        // asks. The flags stay 0: Rust code never changes the
+        // floating-point control state.
+        let mut options: sys::CostackOptions = unsafe { std::mem::zeroed() };
+        options.stack_size = self.stack_size.unwrap_or(0);
+        options.guard_size = self.guard_size.unwrap_or(0);
+        options.user_size = user_size::<Block<I, Y, R, F>>();
+        // SAFETY: the trampoline gets its block (in the user data, written
+        // below, before anything can enter the coroutine) from the first
+        // `resume`; the opaque is unused.
         let co = unsafe {
-            sys::costack_create_with(Some(trampoline::<I, Y, R, F>), block.cast(), &options)
+            sys::costack_create_with(Some(trampoline::<I, Y, R, F>), ptr::null_mut(), &options)
         };
         if co.is_null() {
-            let err = crate::errno::last_error();
-            // SAFETY: the block is ours alone (no C coroutine refers to it)
-            // and its closure was never moved out (state New).
-            unsafe { free_block::<I, Y, R, F>(block.cast()) };
-            return Err(err);
+            // `body` is dropped after errno is read.
+            return Err(crate::errno::last_error());
         }
-        // SAFETY: `co` is a fresh, valid coroutine; `header` points into the
-        // block we own, and no reference to it exists.
-        unsafe {
-            (*header).co = co;
-            (*header).stack_size = sys::costack_stack_size(co);
-        }
+        // SAFETY: `co` is a fresh, valid coroutine, created with
+        // `user_size::<Block<..>>()` bytes of user data (not 0, so not
+        // null), which `block_in` places the block in; nothing else uses
+        // them until the coroutine is entered (invariant 2), and they stay
+        // until it ends or is destroyed (invariant 3). The user data is
+        // uninitialised: `write` drops nothing.
+        let (block, stack_size) = unsafe {
+            let block = block_in::<Block<I, Y, R, F>>(sys::costack_user_data(co));
+            ptr::write(
+                block,
+                Block {
+                    header: Header {
+                        link: Link {
+                            unwinding: false,
+                            resumer_panicking: false,
+                            input: Incoming::Empty,
+                            output: None,
+                        },
+                        outcome: NonNull::dangling(),
+                        discard: discard::<I, Y, R, F>,
+                    },
+                    body: ManuallyDrop::new(body),
+                },
+            );
+            let stack_size = match self.stack_size {
+                // The default, 1 MiB, is a multiple of every page size, so
+                // the C core keeps it as it is.
+                None => sys::COSTACK_DEFAULT_STACK_SIZE as usize,
+                Some(_) => sys::costack_stack_size(co),
+            };
+            (block, stack_size)
+        };
         Ok(Coroutine {
-            // SAFETY: from `Box::into_raw`, never null.
-            header: unsafe { NonNull::new_unchecked(header) },
+            co,
+            // SAFETY: in the user data, which is not null (above).
+            header: unsafe { NonNull::new_unchecked(block.cast()) },
+            state: State::New,
+            stack_size,
             _input: PhantomData,
             _output: PhantomData,
             _not_send: PhantomData,
@@ -577,33 +665,50 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     #[inline]
     pub fn resume(&mut self, proof: &mut impl Proof, input: I) -> Step<Y, R> {
         let _ = proof;
+        if self.state == State::Finished {
+            finished();
+        }
         let h = self.header.as_ptr();
-        // SAFETY: `h` is our live block (invariant 3); no reference into it
-        // exists, and the coroutine is not running (invariant 6), so nobody
-        // else touches it until we enter.
+        let mut outcome: Outcome<R> = None;
+        // SAFETY: not finished, so `h` is our live block (invariant 3); no
+        // reference into it exists, and the coroutine is not running
+        // (invariant 6), so nobody else touches it until we enter. The
+        // coroutine took the previous input (`Empty` now): `write` drops
+        // nothing.
         unsafe {
-            if (*h).link.state == State::Finished {
-                finished();
-            }
-            // The coroutine took the previous input (`Empty` now): write
-            // without dropping.
             ptr::write(ptr::addr_of_mut!((*h).link.input), Incoming::Value(input));
             (*h).link.resumer_panicking = std::thread::panicking();
-            // SAFETY (enter): `co` is valid while not finished; the thread
-            // holds the global mutex (`proof`, invariant 1).
-            sys::costack_enter((*h).co);
-            // Back: the coroutine suspended (output) or finished (result).
-            if let Some(y) = (*h).link.output.take() {
-                return Step::Yield(y);
+            (*h).outcome = NonNull::from(&mut outcome);
+        }
+        if self.state == State::New {
+            FIRST_ENTRY.set(h.cast());
+        }
+        self.state = State::Started;
+        // SAFETY: `co` is valid while not finished, and suspended or new
+        // (invariant 6); the thread holds the global mutex (`proof`,
+        // invariant 1).
+        unsafe { sys::costack_enter(self.co) };
+        // Back: the coroutine finished (the outcome, written through the
+        // pointer in the block) or suspended (its output, in the block).
+        match outcome {
+            None => {}
+            Some(Ok(r)) => {
+                self.state = State::Finished;
+                return Step::Return(r);
             }
-            match (*h).result.take() {
-                Some(Ok(r)) => Step::Return(r),
-                Some(Err(payload)) => panic::resume_unwind(payload),
-                None => die(
-                    "costack: a Rust coroutine switched back without suspend or return \
-                     (costack_yield called directly on it?)",
-                ),
+            Some(Err(payload)) => {
+                self.state = State::Finished;
+                panic::resume_unwind(payload);
             }
+        }
+        // SAFETY: not finished, so the block is still live (invariant 3),
+        // and the coroutine is suspended, not touching it (invariant 2).
+        match unsafe { (*h).link.output.take() } {
+            Some(y) => Step::Yield(y),
+            None => die(
+                "costack: a Rust coroutine switched back without suspend or return \
+                 (costack_yield called directly on it?)",
+            ),
         }
     }
 
@@ -639,9 +744,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// assert_eq!(co.stack_size(), 1 << 20);
     /// ```
     pub fn stack_size(&self) -> usize {
-        // SAFETY: the block lives as long as `self` (invariant 3), and
-        // `stack_size` is written once, in `build`, before `self` exists.
-        unsafe { (*self.header.as_ptr()).stack_size }
+        self.stack_size
     }
 
     /// How deep the coroutine's stack has been used so far, in bytes from
@@ -710,9 +813,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         if self.is_finished() {
             ptr::null_mut()
         } else {
-            // SAFETY: the block lives as long as `self` (invariant 3), and
-            // `co` is written once, in `build`, before `self` exists.
-            unsafe { (*self.header.as_ptr()).co }
+            self.co
         }
     }
 
@@ -745,10 +846,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     }
 
     fn state(&self) -> State {
-        // SAFETY: the block lives as long as `self` (invariant 3). The state
-        // changes only while the coroutine runs, which needs `&mut self`
-        // (`resume`, `drop`), so nothing writes it during this read.
-        unsafe { (*self.header.as_ptr()).link.state }
+        self.state
     }
 }
 
@@ -811,30 +909,30 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
     /// drop(co); // takes the lock (not held here) and unwinds the coroutine
     /// assert_eq!(drops.get(), 1);
     /// ```
+    #[inline]
     fn drop(&mut self) {
         let h = self.header.as_ptr();
-        // SAFETY: our live block, not running (invariant 6). A new
-        // coroutine is destroyed unstarted; a suspended one is run to its
-        // end (invariant 5), or under `panic = "abort"` left suspended with
-        // its block, neither ever used again; either way the C coroutine is
-        // gone before the block is freed (invariant 3).
-        unsafe {
-            match (*h).link.state {
-                State::New => sys::costack_destroy((*h).co),
-                #[cfg(not(panic = "abort"))]
-                State::Started => force_unwind(h),
-                #[cfg(panic = "abort")]
-                State::Started => return leak_suspended(),
-                State::Finished => {}
-            }
-            ((*h).free)(h.cast());
+        match self.state {
+            // SAFETY: never entered, so `co` is valid and its block, made by
+            // `build_in_place` with the `discard` it names, still holds the
+            // closure; nothing runs on the coroutine's stack, and neither is
+            // used again (invariant 3).
+            State::New => unsafe { ((*h).discard)(self.co, h.cast()) },
+            // SAFETY: started and not finished, so suspended (invariant 6):
+            // `co` and the block are live (invariant 3), and no reference
+            // into the block exists (invariant 2).
+            #[cfg(not(panic = "abort"))]
+            State::Started => unsafe { force_unwind(h, self.co) },
+            #[cfg(panic = "abort")]
+            State::Started => leak_suspended(),
+            State::Finished => {}
         }
     }
 }
 
 /// What drop does with a suspended coroutine where nothing can unwind:
-/// nothing, but say so, once per process. The caller leaves the C coroutine
-/// and the block allocated, as `mem::forget` would (invariant 3): the
+/// nothing, but say so, once per process. The C coroutine stays allocated
+/// with its block, as `mem::forget` would leave it (invariant 3): the
 /// suspended stack still points into the block, and neither is used again.
 #[cfg(panic = "abort")]
 fn leak_suspended() {
@@ -854,15 +952,18 @@ fn leak_suspended() {
 ///
 /// # Safety
 ///
-/// `h` is a live block (invariant 3) whose coroutine is suspended, and no
-/// reference into the block exists.
+/// `co` is a suspended Rust coroutine, `h` the head of its live block
+/// (invariant 3), and no reference into the block exists. Neither is used
+/// afterwards: the coroutine ends (or the process aborts).
 #[cfg(not(panic = "abort"))]
-unsafe fn force_unwind<I, Y, R>(h: *mut Header<I, Y, R>) {
+#[inline(never)]
+unsafe fn force_unwind<I, Y, R>(h: *mut Header<I, Y, R>, co: *mut sys::CostackCoroutine) {
     let _guard = if crate::lock_held() {
         None
     } else {
         Some(crate::lock())
     };
+    let mut outcome: Outcome<R> = None;
     // SAFETY: `h` is live and nothing else touches it: the coroutine is
     // suspended (the caller's contract) and touches the block only once
     // entered. It took its last input, so `input` is `Empty` and writing over
@@ -871,18 +972,17 @@ unsafe fn force_unwind<I, Y, R>(h: *mut Header<I, Y, R>) {
         (*h).link.unwinding = true;
         (*h).link.resumer_panicking = std::thread::panicking();
         ptr::write(ptr::addr_of_mut!((*h).link.input), Incoming::Unwind);
+        (*h).outcome = NonNull::from(&mut outcome);
     }
     // SAFETY: `co` is valid and enterable: the coroutine is suspended, not
     // finished, so the C core has not released it. This thread holds the
     // global mutex, taken above if it was not held (invariant 1).
-    unsafe { sys::costack_enter((*h).co) };
-    // SAFETY: the block is still live (only `Coroutine::drop`, our caller,
-    // frees it), and the coroutine is not running: it finished, or
-    // suspended again and is checked for that here.
-    let finished = unsafe { (*h).link.state } == State::Finished;
-    // The trampoline finished it (or aborted). Anything else means the
-    // coroutine caught the unwind and suspended again.
-    if !finished {
+    unsafe { sys::costack_enter(co) };
+    // The trampoline finished it (its outcome is the `ForcedUnwind`
+    // payload), or aborted. No outcome means the coroutine caught the unwind
+    // and suspended again. The block is not read: if the coroutine finished,
+    // the C core released it.
+    if outcome.is_none() {
         die(
             "costack: a coroutine being dropped caught the unwind that drops it \
              and suspended again",
@@ -890,52 +990,60 @@ unsafe fn force_unwind<I, Y, R>(h: *mut Header<I, Y, R>) {
     }
 }
 
-/// Frees a block made by `Builder::build`.
+/// `Header::discard` for a block made by `build_in_place` with these `I`,
+/// `Y`, `R`, `F`: releases a coroutine that never ran, and drops its
+/// closure.
 ///
 /// # Safety
 ///
-/// `block` is the address of a block that `Builder::build` made with these
-/// `I`, `Y`, `R`, `F`; the C coroutine no longer refers to it, and it is not
-/// used afterwards.
-unsafe fn free_block<I, Y, R, F>(block: *mut ()) {
-    // SAFETY: `block` is a `Block<I, Y, R, F>` that `build` made with
-    // `Box::into_raw` (the caller's contract; `Block` is `repr(C)` with the
-    // header first, so the header's address is the block's), and nothing
-    // refers to it any more, so a box may own it again.
-    let mut block = unsafe { Box::from_raw(block.cast::<Block<I, Y, R, F>>()) };
-    if block.header.link.state == State::New {
-        // SAFETY: the closure never ran, so the trampoline never took it out
-        // of the block; it is dropped here once, and the block is freed
-        // right after without dropping `body` (a `ManuallyDrop`).
-        unsafe { ManuallyDrop::drop(&mut block.body) };
-    }
-    drop(block);
+/// `co` is a coroutine that was never entered, `block` the address of its
+/// block, which still holds the closure; neither is used afterwards.
+unsafe fn discard<I, Y, R, F>(co: *mut sys::CostackCoroutine, block: *mut ()) {
+    // SAFETY: the closure is in the block (the caller's contract) and is
+    // moved out exactly once, here. Then the C coroutine, which never ran
+    // and so has nothing on its stack, goes back to the pool with the block,
+    // before the closure is dropped: its destructor may create coroutines,
+    // which may reuse that very user data.
+    let body = unsafe {
+        let block = block.cast::<Block<I, Y, R, F>>();
+        let body = ManuallyDrop::take(&mut *ptr::addr_of_mut!((*block).body));
+        sys::costack_destroy(co);
+        body
+    };
+    drop(body);
 }
 
 /// The entry function of every Rust coroutine: runs the closure in the
-/// block `opaque` points to and records how it ended.
+/// block in the coroutine's user data and records how it ended.
 ///
 /// # Safety
 ///
 /// Called by the C core only, at the first entry of the coroutine that
-/// `Builder::build` made for this `trampoline::<I, Y, R, F>`, with the block
-/// it gave as the opaque.
-unsafe extern "C" fn trampoline<I, Y, R, F>(opaque: *mut c_void)
+/// `build_in_place` made for this `trampoline::<I, Y, R, F>`, which placed
+/// its block in the coroutine's user data; that entry is made by `resume`,
+/// which hands over the block's address in `FIRST_ENTRY`.
+unsafe extern "C" fn trampoline<I, Y, R, F>(_opaque: *mut c_void)
 where
     F: FnOnce(&mut Yielder<I, Y>, I) -> R,
 {
-    let block = opaque.cast::<Block<I, Y, R, F>>();
-    // SAFETY: `block` is the live block of this coroutine, of this very type
-    // (the caller's contract), and it outlives the coroutine (invariant 3);
-    // its owner waits in `costack_enter` and touches nothing until we switch
-    // back (invariant 2). This is the first entry, so the closure is still in
-    // the block: it is taken out exactly once, here, and the state leaves
-    // `New` at once, so `free_block` will not drop it again.
+    let block = FIRST_ENTRY.replace(ptr::null_mut());
+    if block.is_null() {
+        die("costack: a Rust coroutine was entered for the first time, but not by resume");
+    }
+    // SAFETY: `resume` entered us (`FIRST_ENTRY` is set only there, right
+    // before its enter of a new coroutine, and the C core runs the entry
+    // function at the first enter), so `block` is the block in our user
+    // data, which `build_in_place` wrote, of this very type (the caller's
+    // contract); it outlives this function (invariant 3). Its owner waits in `costack_enter` and touches nothing
+    // until we switch back (invariant 2). This is the first entry (the
+    // owner's state went from `New` to `Started` before it), so the closure
+    // is still in the block: it is taken out exactly once, here, and
+    // `discard` will not run.
     let (h, link, body, incoming) = unsafe {
+        let block = block.cast::<Block<I, Y, R, F>>();
         let h = ptr::addr_of_mut!((*block).header);
         let body = ManuallyDrop::take(&mut *ptr::addr_of_mut!((*block).body));
         let link = ptr::addr_of_mut!((*h).link);
-        (*link).state = State::Started;
         let incoming = ptr::replace(ptr::addr_of_mut!((*link).input), Incoming::Empty);
         (h, link, body, incoming)
     };
@@ -944,8 +1052,7 @@ where
         _ => die("costack: a Rust coroutine was entered without input"),
     };
     let mut yielder = Yielder {
-        // SAFETY: `link` points into the block, which came from a `Box`, so
-        // it is not null.
+        // SAFETY: `link` points into the user data, which is not null.
         link: unsafe { NonNull::new_unchecked(link) },
         _input: PhantomData,
         _output: PhantomData,
@@ -958,7 +1065,7 @@ where
     // closure, the only user of the yielder, has ended.
     if unsafe { (*link).unwinding } {
         match outcome {
-            Err(payload) if payload.is::<ForcedUnwind>() => drop(payload),
+            Err(ref payload) if payload.is::<ForcedUnwind>() => {}
             Err(payload) => {
                 std::mem::forget(payload);
                 die(
@@ -974,14 +1081,14 @@ where
                 );
             }
         }
-    } else {
-        // SAFETY: as for `unwinding` above. `result` is `None` (only this
-        // line fills it, once), so the assignment drops nothing that matters.
-        unsafe { (*h).result = Some(outcome) };
     }
-    // SAFETY: as for `unwinding` above; the owner reads the state once we
-    // return to the C core, which switches back to it.
-    unsafe { (*link).state = State::Finished };
+    // SAFETY: the block is live, as above, and `outcome` points to the slot
+    // of the `resume` or `force_unwind` that entered us last, in its frame,
+    // which waits in `costack_enter` (invariant 2); the slot is `None` (only
+    // this line fills it), so `write` drops nothing. This is the last use of
+    // the block: we return to the C core, which releases it with the
+    // coroutine before switching back.
+    unsafe { ptr::write((*h).outcome.as_ptr(), Some(outcome)) };
 }
 
 impl<I, Y> Yielder<I, Y> {

@@ -635,3 +635,118 @@ fn a_backtrace_taken_inside_a_coroutine_ends_at_its_stack() {
 fn backend_name_is_one_of_ours() {
     assert!(["ucontext", "sigaltstack", "fibers", "asm"].contains(&costack::backend_name()));
 }
+
+#[test]
+fn a_finished_coroutine_keeps_its_state_when_its_c_coroutine_is_reused() {
+    let mut guard = costack::lock();
+    let build = || {
+        Builder::new()
+            .stack_size(96 << 10)
+            .build(|y: &mut Yielder<u32, u32>, x: u32| y.suspend(x + 1) * 2)
+            .unwrap()
+    };
+    let mut a = build();
+    let raw = a.as_raw();
+    assert_eq!(a.resume(&mut guard, 1), Step::Yield(2));
+    assert_eq!(a.resume(&mut guard, 5), Step::Return(10));
+    // The pool hands `a`'s C coroutine, user data and all, to `b`.
+    let mut b = build();
+    assert_eq!(b.as_raw(), raw);
+    assert_eq!(b.resume(&mut guard, 3), Step::Yield(4));
+    assert!(a.is_finished() && a.is_started());
+    assert!(a.as_raw().is_null());
+    assert_eq!(a.stack_size(), 96 << 10);
+    let err = catch_unwind(AssertUnwindSafe(|| a.resume(&mut guard, 0))).unwrap_err();
+    assert!(err.downcast_ref::<&str>().unwrap().contains("finished"));
+    drop(a);
+    // `b` is untouched by all that.
+    assert!(!b.is_finished());
+    assert_eq!(b.resume(&mut guard, 7), Step::Return(14));
+}
+
+/// A value that needs more alignment than the C core gives user data.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(align(128))]
+struct Aligned(u64);
+
+#[test]
+fn closures_and_values_with_large_alignment() {
+    let mut guard = costack::lock();
+    for round in 0..4u64 {
+        let captured = Aligned(round);
+        let mut co = Coroutine::new(move |y: &mut Yielder<Aligned, Aligned>, a: Aligned| {
+            assert_eq!(&captured as *const Aligned as usize % 128, 0);
+            let b = y.suspend(Aligned(a.0 + captured.0));
+            Aligned(b.0 * 2)
+        });
+        assert_eq!(
+            co.resume(&mut guard, Aligned(10)),
+            Step::Yield(Aligned(10 + round))
+        );
+        assert_eq!(co.resume(&mut guard, Aligned(4)), Step::Return(Aligned(8)));
+    }
+}
+
+#[test]
+fn large_closures_run_drop_and_unwind() {
+    let mut guard = costack::lock();
+    let drops = Rc::new(Cell::new(0));
+    let big = [3u8; 8192];
+    // Run to the end.
+    let counter = CountDrop(drops.clone());
+    let mut co = Coroutine::new(move |y: &mut Yielder<usize, u8>, i: usize| {
+        let _counter = counter;
+        let j = y.suspend(big[i]);
+        big[j] + 1
+    });
+    assert_eq!(co.resume(&mut guard, 5), Step::Yield(3));
+    assert_eq!(co.resume(&mut guard, 8191), Step::Return(4));
+    assert_eq!(drops.get(), 1);
+    // Dropped unstarted: the closure is dropped.
+    let counter = CountDrop(drops.clone());
+    drop(Coroutine::new(move |_: &mut Yielder<(), u8>, ()| {
+        let _counter = counter;
+        big[0]
+    }));
+    assert_eq!(drops.get(), 2);
+    // Dropped suspended: unwound.
+    let counter = CountDrop(drops.clone());
+    let mut co = Coroutine::new(move |y: &mut Yielder<(), u8>, ()| {
+        let _counter = counter;
+        y.suspend(big[1]);
+        unreachable!()
+    });
+    assert_eq!(co.resume(&mut guard, ()), Step::Yield(3));
+    drop(guard);
+    drop(co);
+    assert_eq!(drops.get(), 3);
+}
+
+/// Creates (and runs) a coroutine when dropped.
+struct CreatesOnDrop(Rc<Cell<u32>>);
+
+impl Drop for CreatesOnDrop {
+    fn drop(&mut self) {
+        let mut co = Coroutine::new(|y: &mut Yielder<u32, u32>, x: u32| y.suspend(x) + 1);
+        let mut guard = costack::lock();
+        assert_eq!(co.resume(&mut guard, 41), Step::Yield(41));
+        assert_eq!(co.resume(&mut guard, 41), Step::Return(42));
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+#[test]
+fn a_dropped_closure_may_create_coroutines_in_its_destructor() {
+    let ran = Rc::new(Cell::new(0));
+    for _ in 0..3 {
+        let on_drop = CreatesOnDrop(ran.clone());
+        // Same block type as the coroutine the destructor creates, so that
+        // it may well reuse this one's C coroutine and user data.
+        let co = Coroutine::new(move |y: &mut Yielder<u32, u32>, x: u32| {
+            let _on_drop = &on_drop;
+            y.suspend(x) + 1
+        });
+        drop(co);
+    }
+    assert_eq!(ran.get(), 3);
+}

@@ -1,5 +1,7 @@
-//! A resume + suspend round trip allocates nothing; creating a coroutine
-//! allocates once (its block; the stack comes from the C core's pool).
+//! A resume + suspend round trip allocates nothing; neither does creating,
+//! running and dropping a coroutine whose stack comes from the C core's
+//! pool (its block lives in the pooled coroutine's user data), unless its
+//! closure is too large for that (then the closure is boxed).
 //! Alone in its binary: it installs a counting global allocator.
 
 use costack::{Coroutine, Step, Yielder};
@@ -58,16 +60,42 @@ fn resume_and_suspend_do_not_allocate() {
 }
 
 #[test]
-fn creating_a_coroutine_allocates_once() {
+fn a_pooled_create_run_and_drop_allocates_nothing() {
     let mut guard = costack::lock();
-    // Warm the pool so the stack is reused.
+    // Warm the pool so the stack (and user data) is reused.
     for _ in 0..2 {
         let mut co = Coroutine::new(|_: &mut Yielder<(), ()>, ()| ());
         co.resume(&mut guard, ());
     }
     let before = allocs();
-    let mut co = Coroutine::new(|_: &mut Yielder<(), ()>, ()| 1);
-    assert_eq!(co.resume(&mut guard, ()), Step::Return(1));
+    for i in 0..1000u64 {
+        // Run to the end.
+        let mut co = Coroutine::new(move |_: &mut Yielder<(), ()>, ()| i);
+        assert_eq!(co.resume(&mut guard, ()), Step::Return(i));
+        drop(co);
+        // Suspended, then finished. (Dropping a suspended one unwinds its
+        // stack, and the unwinder allocates its exception.)
+        let mut co = Coroutine::new(|y: &mut Yielder<(), ()>, ()| y.suspend(()));
+        assert_eq!(co.resume(&mut guard, ()), Step::Yield(()));
+        assert_eq!(co.resume(&mut guard, ()), Step::Return(()));
+        drop(co);
+        // Dropped unstarted.
+        drop(Coroutine::new(move |_: &mut Yielder<(), ()>, ()| i));
+    }
+    assert_eq!(allocs() - before, 0);
+}
+
+#[test]
+fn a_large_closure_is_boxed_once() {
+    let mut guard = costack::lock();
+    let big = [7u8; 4096];
+    for _ in 0..2 {
+        let mut co = Coroutine::new(move |_: &mut Yielder<(), ()>, ()| big[100]);
+        co.resume(&mut guard, ());
+    }
+    let before = allocs();
+    let mut co = Coroutine::new(move |_: &mut Yielder<(), ()>, ()| big[4095]);
+    assert_eq!(co.resume(&mut guard, ()), Step::Return(7));
     drop(co);
     assert_eq!(allocs() - before, 1);
 }

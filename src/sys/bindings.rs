@@ -8,6 +8,9 @@ pub const COSTACK_MAX_STACK_SIZE: u32 = 1073741824;
 pub const COSTACK_DEFAULT_GUARD_SIZE: u32 = 65536;
 pub const COSTACK_MAX_GUARD_SIZE: u32 = 67108864;
 pub const COSTACK_KEEP_FP_CONTROL: u32 = 1;
+pub const COSTACK_USER_DATA_ALIGN: u32 = 16;
+pub const COSTACK_MAX_USER_SIZE: u32 = 1073741824;
+pub const COSTACK_POOLED_USER_SIZE: u32 = 1024;
 #[doc = " A coroutine.  Opaque; created by costack_create, released when its entry\n  function returns (or by costack_destroy)."]
 #[repr(C)]
 #[derive(Debug)]
@@ -24,6 +27,8 @@ pub struct CostackOptions {
     pub stack_size: usize,
     #[doc = " Bytes of inaccessible guard below the stack; 0 means\n  COSTACK_DEFAULT_GUARD_SIZE.  Rounded up to the page size.  Guards\n  cost address space and a few page-table entries, not memory.\n  Ignored on Windows, where the system guards fiber stacks and every\n  frame larger than a page probes its pages."]
     pub guard_size: usize,
+    #[doc = " Bytes of user data the coroutine keeps for its user, readable and\n  writable through costack_user_data from create until the coroutine\n  terminates or is destroyed; 0 means none.  At most\n  COSTACK_MAX_USER_SIZE."]
+    pub user_size: usize,
     #[doc = " COSTACK_KEEP_FP_CONTROL, or 0 (see \"Floating-point control state\"\n  above)."]
     pub flags: libc::c_uint,
 }
@@ -45,7 +50,7 @@ pub struct CostackStats {
 extern "C" {
     #[doc = " Create a coroutine that will run entry(opaque) on a new stack of the\n default size.  It does not run until costack_enter.  Any thread.\n Returns NULL with errno set when memory or mappings are exhausted\n (ENOMEM) or the system refuses (EAGAIN); never aborts for that."]
     pub fn costack_create(entry: CostackEntry, opaque: *mut libc::c_void) -> *mut CostackCoroutine;
-    #[doc = " As costack_create, with options (NULL means defaults).  A stack size\n below COSTACK_MIN_STACK_SIZE or above COSTACK_MAX_STACK_SIZE, or a guard\n size above COSTACK_MAX_GUARD_SIZE, gives NULL with errno EINVAL; so does\n a NULL entry (for costack_create too)."]
+    #[doc = " As costack_create, with options (NULL means defaults).  A stack size\n below COSTACK_MIN_STACK_SIZE or above COSTACK_MAX_STACK_SIZE, a guard\n size above COSTACK_MAX_GUARD_SIZE, or a user_size above\n COSTACK_MAX_USER_SIZE gives NULL with errno EINVAL; so does a NULL entry\n (for costack_create too)."]
     pub fn costack_create_with(
         entry: CostackEntry,
         opaque: *mut libc::c_void,
@@ -65,6 +70,8 @@ extern "C" {
     pub fn costack_destroy(co: *mut CostackCoroutine);
     #[doc = " Usable stack size of co in bytes (the guard not counted).  Aborts with\n  a \"costack:\" message for NULL or an ended coroutine."]
     pub fn costack_stack_size(co: *const CostackCoroutine) -> usize;
+    #[doc = " The user data of co: CostackOptions.user_size bytes (NULL when that was\n 0), aligned to COSTACK_USER_DATA_ALIGN, uninitialised at create (a\n coroutine reused from the pool may hand out what an earlier one wrote),\n and valid until co terminates or is destroyed.  It lives with the\n coroutine object, so that a wrapper can keep its per-coroutine state\n there instead of allocating a block of its own: a create that reuses a\n pooled coroutine whose user data is large enough (see\n COSTACK_POOLED_USER_SIZE) allocates nothing.  Any thread.  Aborts with a\n \"costack:\" message for NULL or an ended coroutine."]
+    pub fn costack_user_data(co: *const CostackCoroutine) -> *mut libc::c_void;
     #[doc = " Stack usage report: how deep co's stack has been used so far, in bytes\n from its top, so that stack sizes can be chosen from measurements.\n\n Measured, not painted: a stack's pages start untouched and the system\n backs a page with memory only when it is first used, so the lowest backed\n page is the deepest the stack went.  The report asks the system which\n pages are resident: mincore on Unix (one system call per 1 MiB of stack),\n QueryWorkingSetEx on Windows (one per 256 KiB).  Nothing is paid at\n create or switch.  Any thread, at any time (a coroutine running elsewhere gives a\n snapshot).\n\n The result is a multiple of the page size, at most costack_stack_size(co),\n and counts whole pages: a frame that touches one byte of a page counts the\n page.  Once created, a coroutine usually reports a page or more already:\n the frames that start its stack, at the top.  Beware:\n   - Reuse.  costack_create may give a new coroutine the stack of one that\n     terminated earlier (the pool, see costack_pool_set_max): that stack\n     keeps the pages its earlier users touched, so the report is the\n     deepest use of the stack by any coroutine that ran on it.  For a\n     number that is one coroutine's own, create it with the pool disabled\n     (costack_pool_set_max(0), which empties the shared pool and the\n     calling thread's): a stack that leaves the pool is cleared (its\n     memory given back) before another coroutine gets it.\n   - Swap.  A page the system swapped out (or, on Windows, trimmed from\n     the working set) is not counted, so under memory pressure the report\n     can be too low.\n   - A large local array that is never touched does not count, although\n     the stack must still be big enough to hold it.\n Returns 0 for a thread's leader (its stack is not costack's).  Aborts\n with a \"costack:\" message if co has terminated and sits in the pool."]
     pub fn costack_stack_high_water(co: *const CostackCoroutine) -> usize;
     #[doc = " The global costack mutex: lock it.  Aborts with a \"costack:\" message if\n  the calling thread already holds it (it is not recursive)."]

@@ -960,3 +960,109 @@ void case_create_with_sizes(void)
     expect_einval((size_t)-1, __LINE__);
     expect_einval((size_t)-1 - 100, __LINE__);
 }
+
+/* ---- user data --------------------------------------------------------- */
+
+static size_t user_seen_size;
+static int user_seen_ok;
+
+/* Checks, from inside, that its user data holds the pattern user_fill
+ * wrote, then adds one to every byte and yields once. */
+static void user_entry(void *opaque)
+{
+    unsigned char *p = (unsigned char *)costack_user_data(costack_self());
+    size_t i, n = user_seen_size;
+    (void)opaque;
+    user_seen_ok = p != NULL;
+    for (i = 0; p && i < n; i++)
+        if (p[i] != (unsigned char)(i * 7 + 1))
+            user_seen_ok = 0;
+    for (i = 0; p && i < n; i++)
+        p[i]++;
+    costack_yield();
+}
+
+static void user_fill(CostackCoroutine *co, size_t n)
+{
+    unsigned char *p = (unsigned char *)costack_user_data(co);
+    size_t i;
+    for (i = 0; i < n; i++)
+        p[i] = (unsigned char)(i * 7 + 1);
+}
+
+/* Runs a coroutine with n bytes of user data to its end; returns its user
+ * data's address (for comparison only, it is invalid by then). */
+static uintptr_t user_round(size_t n)
+{
+    CostackOptions o;
+    CostackCoroutine *co;
+    unsigned char *p;
+    size_t i;
+    int ok = 1;
+
+    memset(&o, 0, sizeof(o));
+    o.user_size = n;
+    co = costack_create_with(user_entry, NULL, &o);
+    if (!co) {
+        harness_fail(__FILE__, __LINE__, "create with user_size %zu", n);
+        return 0;
+    }
+    p = (unsigned char *)costack_user_data(co);
+    EXPECT(p != NULL);
+    EXPECT_EQ((uintptr_t)p % COSTACK_USER_DATA_ALIGN, 0);
+    user_fill(co, n);
+    user_seen_size = n;
+    user_seen_ok = 0;
+    costack_enter(co);
+    EXPECT(user_seen_ok);
+    /* What the coroutine wrote is there for its caller too. */
+    EXPECT(costack_user_data(co) == (void *)p);
+    for (i = 0; i < n; i++)
+        if (p[i] != (unsigned char)(i * 7 + 2))
+            ok = 0;
+    EXPECT(ok);
+    costack_enter(co);
+    return (uintptr_t)p;
+}
+
+void case_user_data(void)
+{
+    CostackOptions o;
+    CostackCoroutine *co;
+    size_t max = costack_pool_max();
+    uintptr_t a, b;
+
+    /* None asked for: NULL. */
+    co = costack_create(user_entry, NULL);
+    REQUIRE(co != NULL);
+    EXPECT(costack_user_data(co) == NULL);
+    costack_destroy(co);
+
+    /* With the pool on, a coroutine that ends leaves its user data to the
+     * next create that asks for no more: the same block again. */
+    costack_pool_set_max(16);
+    a = user_round(100);
+    b = user_round(90);
+    EXPECT(a == b);
+    /* More than it had: a larger block, and it is all usable. */
+    user_round(3000);
+    /* Larger than COSTACK_POOLED_USER_SIZE: freed at the end, not kept. */
+    user_round(COSTACK_POOLED_USER_SIZE + 1);
+    user_round((size_t)1 << 20);
+    /* A pooled coroutine that had user data, reused without: NULL. */
+    co = costack_create(user_entry, NULL);
+    REQUIRE(co != NULL);
+    EXPECT(costack_user_data(co) == NULL);
+    costack_destroy(co);
+    /* With the pool off, too. */
+    costack_pool_set_max(0);
+    user_round(64);
+    costack_pool_set_max(max);
+
+    /* Too much: NULL with EINVAL. */
+    memset(&o, 0, sizeof(o));
+    o.user_size = COSTACK_MAX_USER_SIZE + 1;
+    errno = 0;
+    EXPECT(costack_create_with(user_entry, NULL, &o) == NULL);
+    EXPECT_EQ(errno, EINVAL);
+}

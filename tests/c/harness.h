@@ -123,6 +123,7 @@ void case_global_lock(void);
 void case_global_lock_exclusion(void);
 void case_destroy(void);
 void case_create_with_sizes(void);
+void case_user_data(void);
 void case_qemu_opaque_first_enter(void);
 void case_qemu_self_in_coroutine(void);
 void case_qemu_mixing(void);

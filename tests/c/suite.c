@@ -64,6 +64,7 @@ static const Case cases[] = {
     {"global_lock_exclusion", case_global_lock_exclusion},
     {"destroy", case_destroy},
     {"create_with_sizes", case_create_with_sizes},
+    {"user_data", case_user_data},
     {"qemu_opaque_first_enter", case_qemu_opaque_first_enter},
     {"qemu_self_in_coroutine", case_qemu_self_in_coroutine},
     {"qemu_mixing", case_qemu_mixing},
