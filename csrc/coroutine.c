@@ -717,7 +717,28 @@ void costack__coroutine_main(CostackCoroutine *co)
     }
 }
 
-COSTACK_NOINLINE void costack_enter(CostackCoroutine *co)
+/* The end of every enter: co becomes the current coroutine, with self (the
+ * running side) as its caller, and the switch, last.  Inline in both
+ * callers below, which are never inlined into others (internal.h's
+ * thread-local rule). */
+static inline void enter_switch(CostackThread *t, CostackCoroutine *self,
+                                CostackCoroutine *co)
+{
+    co->caller = self;
+    co->state = COSTACK_ACTIVE;
+    t->current = co;
+    if (COSTACK_UNLIKELY(co->flags & COSTACK_KEEP_FP_CONTROL))
+        fp_control_swap(co);
+    /* Returns when co yields, or terminated and was released.  Last, so
+     * that it can be a tail call (backend.h), but for the sanitizers'
+     * arrival, empty in a normal build (sanitizer.h); co may be gone. */
+    costack__backend_enter(self, co);
+    costack__san_arrive(self, NULL);
+}
+
+/* costack_enter when its one test failed: the misuse checks, each with its
+ * message, and a thread's first enter. */
+static COSTACK_NOINLINE void enter_slow(CostackCoroutine *co)
 {
     CostackThread *t = thread_here();
     CostackCoroutine *self = t->current;
@@ -742,27 +763,35 @@ COSTACK_NOINLINE void costack_enter(CostackCoroutine *co)
     if (!self->ctx && thread_ready(t) != 0)
         costack__die("costack: costack_enter: cannot set up this thread "
                      "for coroutines (out of memory)");
-
-    co->caller = self;
-    co->state = COSTACK_ACTIVE;
-    t->current = co;
-    if (COSTACK_UNLIKELY(co->flags & COSTACK_KEEP_FP_CONTROL))
-        fp_control_swap(co);
-    /* Returns when co yields, or terminated and was released.  Last, so
-     * that it can be a tail call (backend.h), but for the sanitizers'
-     * arrival, empty in a normal build (sanitizer.h); co may be gone. */
-    costack__backend_enter(self, co);
-    costack__san_arrive(self, NULL);
+    enter_switch(t, self, co);
 }
 
-COSTACK_NOINLINE void costack_yield(void)
+COSTACK_NOINLINE void costack_enter(CostackCoroutine *co)
 {
-    CostackThread *t = thread_here();
+    CostackThread *t = &costack__tls;
     CostackCoroutine *self = t->current;
-    CostackCoroutine *to = self->caller;
 
-    if (!to)
-        costack__die("Co-routine is yielding to no one");
+    /* The fast path makes one test, and calls nothing but the switch, so
+     * that it saves no register of its own: co is new or suspended (then
+     * it has no caller: only an active coroutine has one), and this
+     * thread is ready (then its state is initialised, so current is set,
+     * and the running side has a context).  Anything else, misuse
+     * included, goes through enter_slow, which says what is wrong. */
+    if (COSTACK_UNLIKELY(!co || !self || !self->ctx ||
+                         (co->state != COSTACK_NEW &&
+                          co->state != COSTACK_SUSPENDED))) {
+        enter_slow(co);
+        return;
+    }
+    enter_switch(t, self, co);
+}
+
+/* The end of every yield: self suspends, its caller to becomes the current
+ * coroutine, and the switch, last.  Inline in both callers below, which
+ * are never inlined into others (internal.h's thread-local rule). */
+static inline void yield_switch(CostackThread *t, CostackCoroutine *self,
+                                CostackCoroutine *to)
+{
     self->caller = NULL;
     self->state = COSTACK_SUSPENDED;
     t->current = to;
@@ -772,6 +801,34 @@ COSTACK_NOINLINE void costack_yield(void)
     /* Entered again, perhaps on another thread: self->caller is the side
      * that entered (sanitizer.h). */
     costack__san_arrive(self, self->caller);
+}
+
+/* costack_yield when its one test failed: outside a coroutine, or on a
+ * thread that never used costack. */
+static COSTACK_NOINLINE void yield_slow(void)
+{
+    CostackThread *t = thread_here();
+    CostackCoroutine *self = t->current;
+    CostackCoroutine *to = self->caller;
+
+    if (!to)
+        costack__die("Co-routine is yielding to no one");
+    yield_switch(t, self, to);
+}
+
+COSTACK_NOINLINE void costack_yield(void)
+{
+    CostackThread *t = &costack__tls;
+    CostackCoroutine *self = t->current;
+    CostackCoroutine *to;
+
+    /* One test, as in costack_enter: a running coroutine has a caller (and
+     * the thread's state is initialised: current is set). */
+    if (COSTACK_UNLIKELY(!self || !(to = self->caller))) {
+        yield_slow();
+        return;
+    }
+    yield_switch(t, self, to);
 }
 
 CostackCoroutine *costack_self(void)
