@@ -6,6 +6,7 @@
  *   fresh       the same with the pool off: every create maps a new stack
  *   nesting     chains of coroutines, each entering the next, so deep
  *   yield       enter + yield, one round trip
+ *   qemu        the same through QEMU's API (qemu-coroutine.h)
  *   call        a plain (not inlined) function call, for scale
  *   ping-pong   bare sigsetjmp(env, 0)/siglongjmp between two stacks (the
  *               second bootstrapped once with makecontext), one round trip:
@@ -15,6 +16,16 @@
  *               `ret` matches), only the frame pointer saved by hand and the
  *               other registers left to the compiler: about the fastest a
  *               switch between two stacks can be (x86-64 and aarch64)
+ *   deep        enter+yield with each side DEEP_DEPTH calls deep, returning
+ *               all the way after each switch: the resumer calls 8 nested
+ *               functions, the innermost enters; the coroutine returns out
+ *               of its 8, calls them again, the innermost yields; the
+ *               resumer returns out of its 8.  Every return just after a
+ *               switch finds the other side's addresses in the CPU's
+ *               return-stack predictor, which a tight loop (no return
+ *               between switches) never shows.  Beside it, the floor's
+ *               switch in the same chains, and the chains with no switch
+ *               (calls alone), so that what the switch adds shows
  *
  * Times are the thread's CPU time.  Each measurement runs in ROUNDS
  * slices, yield and ping-pong interleaved, and reports the best slice (the
@@ -23,10 +34,12 @@
  * <= 2 x round trip, round trip <= 2 x floor.
  *
  *   perf [--quick] [--lifecycle=N] [--fresh=N] [--chains=N] [--depth=N]
- *        [--yield=N]
+ *        [--yield=N] [--deep=N] [--values]
  *
  * Defaults are the issue's counts: 1M lifecycles, 10k chains of depth 1000,
- * 100M round trips; --quick divides them all by 10.  benches/c-perf.sh
+ * 100M round trips, and 10M deep round trips; --quick divides them all by
+ * 10.  --values adds, at the end, one line "value NAME NS" per
+ * measurement, for benches/compare.sh.  benches/c-perf.sh
  * builds and runs it.
  */
 
@@ -44,6 +57,7 @@
 #include <ucontext.h>
 
 #include "costack.h"
+#include "qemu-coroutine.h"
 
 #define ROUNDS 5
 
@@ -155,6 +169,24 @@ static void run_yield(unsigned long n)
         costack_enter(yielder);
 }
 
+/* ---- the same round trip through QEMU's API ------------------------------ */
+
+static Coroutine *qemu_yielder;
+
+static void coroutine_fn qemu_yield_entry(void *opaque)
+{
+    (void)opaque;
+    while (!yield_stop)
+        qemu_coroutine_yield();
+}
+
+static void run_qemu(unsigned long n)
+{
+    unsigned long i;
+    for (i = 0; i < n; i++)
+        qemu_coroutine_enter(qemu_yielder, NULL);
+}
+
 /* ---- a function call ---------------------------------------------------- */
 
 static __attribute__((noinline)) void callee(unsigned long *p)
@@ -231,9 +263,10 @@ typedef struct FloorCtx {
     void *sp;
     void *link;
     void *top;
+    void (*main)(struct FloorCtx *c); /* what the other stack runs */
 } FloorCtx;
 
-static FloorCtx floor_ctx;
+static FloorCtx floor_ctx, floor_deep_ctx;
 
 #if defined(__x86_64__)
 /* All but rsp, rbp (saved by hand: it may be the frame pointer) and rsi
@@ -282,14 +315,14 @@ static inline void floor_yield(FloorCtx *c)
 }
 
 /* The other stack's first continuation: record the main side, move to the
- * new stack, run perf_floor_main(c). */
+ * new stack, run c->main(c). */
 __asm__(".text\n"
         ".p2align 4\n"
         "perf_floor_start:\n\t"
         "mov %rsp, 8(%rsi)\n\t"
         "mov 16(%rsi), %rsp\n\t"
         "mov %rsi, %rdi\n\t"
-        "call perf_floor_main\n\t"
+        "call *24(%rsi)\n\t"
         "ud2\n");
 #else /* __aarch64__ */
 /* All but sp, x29 (saved by hand) and x0 (x18 too: on Linux it is an
@@ -347,20 +380,21 @@ __asm__(".text\n"
         "str x2, [x0, #8]\n\t"
         "ldr x2, [x0, #16]\n\t"
         "mov sp, x2\n\t"
-        "bl perf_floor_main\n\t"
+        "ldr x3, [x0, #24]\n\t"
+        "blr x3\n\t"
         "brk #1\n");
 #endif
 
 void perf_floor_start(void);
-void perf_floor_main(FloorCtx *c) __attribute__((noreturn, used));
 
-void perf_floor_main(FloorCtx *c)
+static __attribute__((noreturn)) void floor_main(FloorCtx *c)
 {
     for (;;)
         floor_yield(c);
 }
 
-static void floor_setup(void)
+/* Set c up to run c->main on a stack of its own. */
+static void floor_setup(FloorCtx *c, void (*main_fn)(FloorCtx *))
 {
     size_t size = 64 << 10;
     char *stack = (char *)mmap(NULL, size, PROT_READ | PROT_WRITE,
@@ -370,9 +404,10 @@ static void floor_setup(void)
     if (stack == (char *)MAP_FAILED)
         die("mmap");
     /* The first continuation: a slot holding perf_floor_start. */
-    floor_ctx.top = stack + size - 64;
-    floor_ctx.sp = stack + size - 32;
-    memcpy(floor_ctx.sp, &start, sizeof(start));
+    c->top = stack + size - 64;
+    c->sp = stack + size - 32;
+    c->main = main_fn;
+    memcpy(c->sp, &start, sizeof(start));
 }
 
 static void run_floor(unsigned long n)
@@ -382,6 +417,132 @@ static void run_floor(unsigned long n)
         floor_enter(&floor_ctx);
 }
 #endif /* x86-64 or aarch64 */
+
+/* ---- deep: each side DEEP_DEPTH calls deep ------------------------------ */
+
+#define DEEP_DEPTH 8
+
+/* What the innermost functions do: switch through costack, through the
+ * floor's ping-pong, or not at all (the calls alone). */
+enum { DEEP_CALLS, DEEP_COSTACK, DEEP_FLOOR };
+static volatile int deep_mode;
+static volatile int deep_stop;
+static CostackCoroutine *deep_co;
+
+/* The innermost function of the resumer's chain: enters the other side. */
+static __attribute__((noinline)) unsigned long r0(unsigned long x)
+{
+    switch (deep_mode) {
+    case DEEP_COSTACK:
+        costack_enter(deep_co);
+        break;
+#ifdef HAVE_FLOOR
+    case DEEP_FLOOR:
+        floor_enter(&floor_deep_ctx);
+        break;
+#endif
+    default:
+        break;
+    }
+    return x + 1;
+}
+
+/* The innermost function of the coroutine's chain: yields. */
+static __attribute__((noinline)) unsigned long c0(unsigned long x)
+{
+    switch (deep_mode) {
+    case DEEP_COSTACK:
+        costack_yield();
+        break;
+#ifdef HAVE_FLOOR
+    case DEEP_FLOOR:
+        floor_yield(&floor_deep_ctx);
+        break;
+#endif
+    default:
+        break;
+    }
+    return x + 1;
+}
+
+/* Link i of a chain: calls link i-1 and returns after it (the empty asm
+ * keeps the call from becoming a jump).  Distinct functions, so that
+ * every return has an address of its own. */
+#define DEEP_LINK(side, i, next)                                            \
+    static __attribute__((noinline)) unsigned long side##i(unsigned long x) \
+    {                                                                       \
+        x = next(x + 1);                                                    \
+        __asm__ __volatile__("" : "+r"(x));                                 \
+        return x;                                                           \
+    }
+DEEP_LINK(r, 1, r0)
+DEEP_LINK(r, 2, r1)
+DEEP_LINK(r, 3, r2)
+DEEP_LINK(r, 4, r3)
+DEEP_LINK(r, 5, r4)
+DEEP_LINK(r, 6, r5)
+DEEP_LINK(r, 7, r6)
+DEEP_LINK(r, 8, r7)
+DEEP_LINK(c, 1, c0)
+DEEP_LINK(c, 2, c1)
+DEEP_LINK(c, 3, c2)
+DEEP_LINK(c, 4, c3)
+DEEP_LINK(c, 5, c4)
+DEEP_LINK(c, 6, c5)
+DEEP_LINK(c, 7, c6)
+DEEP_LINK(c, 8, c7)
+
+static unsigned long deep_sink;
+
+static void deep_entry(void *opaque)
+{
+    (void)opaque;
+    while (!deep_stop)
+        deep_sink += c8(0);
+}
+
+#ifdef HAVE_FLOOR
+static __attribute__((noreturn)) void floor_deep_main(FloorCtx *c)
+{
+    (void)c;
+    for (;;)
+        deep_sink += c8(0);
+}
+#endif
+
+/* n round trips through both chains (DEEP_CALLS: the chains, no switch). */
+static void run_deep(unsigned long n)
+{
+    unsigned long i;
+    for (i = 0; i < n; i++) {
+        deep_sink += r8(i);
+        if (deep_mode == DEEP_CALLS)
+            deep_sink += c8(i);
+    }
+}
+
+/* The best ns per round trip over ROUNDS slices of each mode, interleaved
+ * (modes that this target lacks stay 0). */
+static void measure_deep(unsigned long n, double best[3])
+{
+    unsigned long slice = n / ROUNDS ? n / ROUNDS : 1;
+    int r, m;
+    best[0] = best[1] = best[2] = 0;
+    for (r = 0; r < ROUNDS; r++)
+        for (m = DEEP_CALLS; m <= DEEP_FLOOR; m++) {
+            double t0, ns;
+#ifndef HAVE_FLOOR
+            if (m == DEEP_FLOOR)
+                continue;
+#endif
+            deep_mode = m;
+            t0 = now_ns();
+            run_deep(slice);
+            ns = (now_ns() - t0) / (double)slice;
+            if (r == 0 || ns < best[m])
+                best[m] = ns;
+        }
+}
 
 /* ---- main ------------------------------------------------------------- */
 
@@ -396,10 +557,10 @@ static unsigned long opt(const char *arg, const char *name, unsigned long v)
 int main(int argc, char **argv)
 {
     unsigned long lifecycles = 1000000, fresh = 20000, chains = 10000,
-                  depth = 1000, yields = 100000000;
+                  depth = 1000, yields = 100000000, deeps = 10000000;
     double t_life, t_fresh, t_nest, t_yield = 0, t_call, t_pp = 0;
-    double t_floor = 0;
-    int i, r;
+    double t_floor = 0, t_deep[3], t_qemu = 0;
+    int i, r, values = 0;
 
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
@@ -407,6 +568,11 @@ int main(int argc, char **argv)
             fresh /= 10;
             chains /= 10;
             yields /= 10;
+            deeps /= 10;
+            continue;
+        }
+        if (strcmp(argv[i], "--values") == 0) {
+            values = 1;
             continue;
         }
         lifecycles = opt(argv[i], "--lifecycle", lifecycles);
@@ -414,10 +580,12 @@ int main(int argc, char **argv)
         chains = opt(argv[i], "--chains", chains);
         depth = opt(argv[i], "--depth", depth);
         yields = opt(argv[i], "--yield", yields);
+        deeps = opt(argv[i], "--deep", deeps);
     }
-    if (!lifecycles || !fresh || !chains || !depth || !yields) {
+    if (!lifecycles || !fresh || !chains || !depth || !yields || !deeps) {
         fprintf(stderr, "usage: perf [--quick] [--lifecycle=N] [--fresh=N] "
-                        "[--chains=N] [--depth=N] [--yield=N]\n");
+                        "[--chains=N] [--depth=N] [--yield=N] "
+                        "[--deep=N]\n");
         return 2;
     }
 
@@ -449,11 +617,13 @@ int main(int argc, char **argv)
     yielder = costack_create(yield_entry, NULL);
     if (!yielder)
         die("costack_create");
+    qemu_yielder = qemu_coroutine_create(qemu_yield_entry);
     pingpong_setup();
     run_yield(1000);
+    run_qemu(1000);
     run_pingpong(1000);
 #ifdef HAVE_FLOOR
-    floor_setup();
+    floor_setup(&floor_ctx, floor_main);
     run_floor(1000);
 #endif
     for (r = 0; r < ROUNDS; r++) {
@@ -468,6 +638,11 @@ int main(int argc, char **argv)
             t_yield = y;
         if (r == 0 || p < t_pp)
             t_pp = p;
+        t0 = now_ns();
+        run_qemu(slice);
+        p = (now_ns() - t0) / (double)slice;
+        if (r == 0 || p < t_qemu)
+            t_qemu = p;
 #ifdef HAVE_FLOOR
         {
             double f;
@@ -480,9 +655,12 @@ int main(int argc, char **argv)
 #endif
     }
     yield_stop = 1;
-    costack_enter(yielder); /* let it end */
+    costack_enter(yielder); /* let them end */
+    qemu_coroutine_enter(qemu_yielder, NULL);
     printf("yield      %11lu x enter+yield        %8.1f ns\n", yields,
            t_yield);
+    printf("qemu       %11lu x the same, QEMU API %8.1f ns\n", yields,
+           t_qemu);
     printf("ping-pong  %11lu x bare sigsetjmp/siglongjmp round trip %.1f ns\n",
            yields, t_pp);
 #ifdef HAVE_FLOOR
@@ -493,6 +671,26 @@ int main(int argc, char **argv)
     t_call = best_of(run_call, yields);
     printf("call       %11lu x function call      %8.2f ns\n", yields,
            t_call);
+
+    deep_co = costack_create(deep_entry, NULL);
+    if (!deep_co)
+        die("costack_create");
+#ifdef HAVE_FLOOR
+    floor_setup(&floor_deep_ctx, floor_deep_main);
+#endif
+    measure_deep(deeps / 100 ? deeps / 100 : 1, t_deep); /* warm up */
+    measure_deep(deeps, t_deep);
+    deep_mode = DEEP_COSTACK;
+    deep_stop = 1;
+    costack_enter(deep_co); /* let it end */
+    printf("deep       %11lu x enter+yield, %d calls deep each side %.1f ns\n",
+           deeps, DEEP_DEPTH, t_deep[DEEP_COSTACK]);
+#ifdef HAVE_FLOOR
+    printf("deep floor %11lu x floor round trip, same chains %.1f ns\n", deeps,
+           t_deep[DEEP_FLOOR]);
+#endif
+    printf("deep calls %11lu x the same chains, no switch %.1f ns\n", deeps,
+           t_deep[DEEP_CALLS]);
 
     printf("\nratios (targets in brackets)\n");
     printf("  round trip / bare ping-pong     %5.2f  [<= 1.2]\n",
@@ -505,5 +703,22 @@ int main(int argc, char **argv)
            t_life / t_yield);
     printf("  fresh lifecycle / pooled        %5.1f\n", t_fresh / t_life);
     printf("  round trip / function call      %5.1f\n", t_yield / t_call);
+    printf("  QEMU API / round trip           %5.2f\n", t_qemu / t_yield);
+    printf("  deep round trip - calls         %5.1f ns (tight loop %.1f ns)\n",
+           t_deep[DEEP_COSTACK] - t_deep[DEEP_CALLS], t_yield);
+#ifdef HAVE_FLOOR
+    printf("  deep floor - calls              %5.1f ns (tight loop %.2f ns)\n",
+           t_deep[DEEP_FLOOR] - t_deep[DEEP_CALLS], t_floor);
+    printf("  deep / deep floor               %5.2f\n",
+           t_deep[DEEP_COSTACK] / t_deep[DEEP_FLOOR]);
+#endif
+    if (values) {
+        printf("\nvalue lifecycle %.3f\nvalue fresh %.3f\nvalue nesting %.3f\n"
+               "value yield %.3f\nvalue qemu %.3f\nvalue pingpong %.3f\n"
+               "value floor %.3f\nvalue call %.3f\nvalue deep %.3f\n"
+               "value deep_floor %.3f\nvalue deep_calls %.3f\n",
+               t_life, t_fresh, t_nest, t_yield, t_qemu, t_pp, t_floor, t_call,
+               t_deep[DEEP_COSTACK], t_deep[DEEP_FLOOR], t_deep[DEEP_CALLS]);
+    }
     return 0;
 }

@@ -7,12 +7,21 @@
 //! - `lifecycle/*`: create + run to the end + drop, with pooled stacks:
 //!   `costack_rust`, `costack_c` (`costack_create` + `costack_enter` of an
 //!   entry that returns at once) and corosensei with one reused stack.
+//! - `deep_chain/*`: the round trip with each side 8 calls deep, returning
+//!   all the way after each switch (the resumer calls 8 nested functions
+//!   and the innermost resumes; the coroutine returns out of its 8, calls
+//!   them again and the innermost suspends), for `costack_rust`,
+//!   `costack_c` and `corosensei`, and `calls_alone`: the same chains with
+//!   no switch. A tight loop never returns between switches; here every
+//!   return after a switch finds the other side's addresses in the CPU's
+//!   return-stack predictor.
 //!
 //! Run with `cargo bench --bench switch`; after the measurements it prints
-//! the ratios (the target: `costack_rust / costack_c <= 1.2` for the round
-//! trip).
+//! every median (the lines `benches/compare.sh` reads) and the ratios (the
+//! target: `costack_rust / costack_c <= 1.2` for the round trip).
+//! `benches/compare.sh` puts these beside the C benchmarks in one table.
 
-use costack::{sys, Coroutine, Step, Yielder};
+use costack::{sys, Coroutine, Guard, Step, Yielder};
 use criterion::{black_box, Criterion};
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
@@ -134,6 +143,159 @@ fn lifecycle(c: &mut Criterion) {
     group.finish();
 }
 
+/// What the innermost function of a call chain does: switch to the other
+/// side (or nothing, for the chains alone).
+trait Leaf {
+    fn leaf(&mut self, x: u64) -> u64;
+}
+
+/// The innermost link: calls the leaf.
+#[inline(never)]
+fn link0<L: Leaf>(l: &mut L, x: u64) -> u64 {
+    l.leaf(x)
+}
+
+/// Links 1 to 8 of a chain, each calling the one below and returning after
+/// it (`black_box` keeps the call from becoming a jump). Generic, so each
+/// side's chain is functions of its own, with return addresses of its own.
+macro_rules! chain {
+    ($($name:ident => $next:ident),*) => {$(
+        #[inline(never)]
+        fn $name<L: Leaf>(l: &mut L, x: u64) -> u64 {
+            black_box($next(l, x.wrapping_add(1)))
+        }
+    )*};
+}
+chain!(link1 => link0, link2 => link1, link3 => link2, link4 => link3,
+       link5 => link4, link6 => link5, link7 => link6, link8 => link7);
+
+/// No switch: the resumer's chain alone.
+struct NoSwitch;
+impl Leaf for NoSwitch {
+    fn leaf(&mut self, x: u64) -> u64 {
+        x
+    }
+}
+/// No switch: the other side's chain alone.
+struct NoSwitchOther;
+impl Leaf for NoSwitchOther {
+    fn leaf(&mut self, x: u64) -> u64 {
+        x
+    }
+}
+
+/// The resumer's leaf for the Rust API.
+struct RustResume<'a, R> {
+    co: &'a mut Coroutine<u64, u64, R>,
+    guard: &'a mut Guard,
+}
+impl<R> Leaf for RustResume<'_, R> {
+    fn leaf(&mut self, x: u64) -> u64 {
+        match self.co.resume(self.guard, x) {
+            Step::Yield(v) => v,
+            Step::Return(_) => unreachable!(),
+        }
+    }
+}
+/// The coroutine's leaf for the Rust API.
+struct RustSuspend<'a>(&'a mut Yielder<u64, u64>);
+impl Leaf for RustSuspend<'_> {
+    fn leaf(&mut self, x: u64) -> u64 {
+        self.0.suspend(x)
+    }
+}
+
+/// The resumer's leaf for the C API.
+struct CEnter(*mut sys::CostackCoroutine);
+impl Leaf for CEnter {
+    fn leaf(&mut self, x: u64) -> u64 {
+        // SAFETY: the coroutine is suspended (or new) whenever the resumer
+        // runs, and is destroyed only after the benchmark.
+        unsafe { sys::costack_enter(self.0) };
+        x
+    }
+}
+/// The coroutine's leaf for the C API.
+struct CYield;
+impl Leaf for CYield {
+    fn leaf(&mut self, x: u64) -> u64 {
+        // SAFETY: called only inside the C-API coroutine, whose resumer
+        // waits in `costack_enter`.
+        unsafe { sys::costack_yield() };
+        x
+    }
+}
+
+/// The resumer's leaf for corosensei.
+struct CoroResume<'a, S: corosensei::stack::Stack>(&'a mut corosensei::Coroutine<u64, u64, (), S>);
+impl<S: corosensei::stack::Stack> Leaf for CoroResume<'_, S> {
+    fn leaf(&mut self, x: u64) -> u64 {
+        match self.0.resume(x) {
+            corosensei::CoroutineResult::Yield(v) => v,
+            corosensei::CoroutineResult::Return(()) => unreachable!(),
+        }
+    }
+}
+/// The coroutine's leaf for corosensei.
+struct CoroSuspend<'a>(&'a corosensei::Yielder<u64, u64>);
+impl Leaf for CoroSuspend<'_> {
+    fn leaf(&mut self, x: u64) -> u64 {
+        self.0.suspend(x)
+    }
+}
+
+fn deep_chain(c: &mut Criterion) {
+    let mut group = c.benchmark_group("deep_chain");
+    let mut guard = costack::lock();
+
+    let mut co = Coroutine::new(|y: &mut Yielder<u64, u64>, mut x: u64| loop {
+        x = link8(&mut RustSuspend(y), x);
+    });
+    group.bench_function("costack_rust", |b| {
+        b.iter(|| {
+            let mut leaf = RustResume {
+                co: &mut co,
+                guard: &mut guard,
+            };
+            link8(&mut leaf, black_box(1))
+        })
+    });
+    drop(co);
+
+    /// Runs the coroutine's chain forever, yielding at its bottom.
+    extern "C" fn chain_forever(_: *mut c_void) {
+        let mut x = 0u64;
+        loop {
+            x = link8(&mut CYield, x);
+        }
+    }
+    // SAFETY: the entry never unwinds and reads no opaque.
+    let raw = unsafe { sys::costack_create(Some(chain_forever), std::ptr::null_mut()) };
+    assert!(!raw.is_null());
+    group.bench_function("costack_c", |b| {
+        b.iter(|| link8(&mut CEnter(raw), black_box(1)))
+    });
+    // SAFETY: suspended, never entered again.
+    unsafe { sys::costack_destroy(raw) };
+
+    let mut coro =
+        corosensei::Coroutine::new(|y: &corosensei::Yielder<u64, u64>, mut x: u64| loop {
+            x = link8(&mut CoroSuspend(y), x);
+        });
+    group.bench_function("corosensei", |b| {
+        b.iter(|| link8(&mut CoroResume(&mut coro), black_box(1)))
+    });
+    drop(coro);
+
+    group.bench_function("calls_alone", |b| {
+        b.iter(|| {
+            let x = link8(&mut NoSwitch, black_box(1));
+            link8(&mut NoSwitchOther, x)
+        })
+    });
+    group.finish();
+}
+
 /// Where criterion keeps its results for this bench.
 fn output_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("criterion")
@@ -157,7 +319,24 @@ fn report_ratios() {
         ("round_trip", "costack_c", "corosensei", None),
         ("lifecycle", "costack_rust", "costack_c", None),
         ("lifecycle", "costack_rust", "corosensei_reused_stack", None),
+        ("deep_chain", "costack_rust", "corosensei", None),
+        ("deep_chain", "costack_c", "corosensei", None),
     ];
+    println!("\nmedians (this run):");
+    for group in ["round_trip", "lifecycle", "deep_chain"] {
+        let Ok(dir) = std::fs::read_dir(output_dir().join(group)) else {
+            continue;
+        };
+        let mut names: Vec<String> = dir
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        for name in names {
+            if let Some(ns) = median_ns(group, &name) {
+                println!("  median {group}/{name} {ns:.3} ns");
+            }
+        }
+    }
     println!("\nratios of medians (this run):");
     for (group, a, b, target) in rows {
         let (Some(x), Some(y)) = (median_ns(group, a), median_ns(group, b)) else {
@@ -183,8 +362,10 @@ fn main() {
     // writes no estimates; the ratios then print nothing.
     let _ = std::fs::remove_dir_all(output_dir().join("round_trip"));
     let _ = std::fs::remove_dir_all(output_dir().join("lifecycle"));
+    let _ = std::fs::remove_dir_all(output_dir().join("deep_chain"));
     round_trip(&mut c);
     lifecycle(&mut c);
+    deep_chain(&mut c);
     c.final_summary();
     report_ratios();
 }
