@@ -81,12 +81,12 @@ cpu=$( (grep -m1 'model name' /proc/cpuinfo 2>/dev/null || echo ': unknown') | s
 libc=$(ldd --version 2>/dev/null | sed -n '1s/.* //p')
 rustc_v=$(rustc --version | cut -d' ' -f2)
 cc_v=$("${CC:-cc}" --version | sed -n 1p)
-pin=$(taskset -p $$ 2>/dev/null | sed 's/.*: //' || echo '?')
+pin=$(taskset -cp $$ 2>/dev/null | sed 's/.*: //' || echo '?')
 
 {
     echo "$crit" | sed 's/^  median /C /; s/ ns$//'
     echo "$perf" | sed 's/^value /P /'
-} | awk -v quick=$quick -v cpu="$cpu" -v nproc="$(nproc)" -v kernel="$(uname -r)" \
+} | awk -v quick=$quick -v cpu="$cpu" -v nproc="$(nproc --all)" -v kernel="$(uname -r)" \
     -v libc="$libc" -v rustc_v="$rustc_v" -v cc_v="$cc_v" -v pin="$pin" \
     -v backend="${COSTACK_BACKEND:-default}" '
 $1 == "C" { c[$2] = $3 }
@@ -94,47 +94,47 @@ $1 == "P" { p[$2] = $3 }
 function ns(v) { return v == "" ? "-" : sprintf("%.2f", v) }
 # A row: label, ns, and optionally the ratio to a base with its target.
 function row(label, v, base, target,   r, verdict) {
-    if (v == "") { printf "| %-52s | %9s | %7s | %-14s |\n", label, "-", "", ""; return }
-    if (base == "" || base == 0) { printf "| %-52s | %9.2f | %7s | %-14s |\n", label, v, "", target; return }
+    if (v == "") { printf "| %-54s | %9s | %7s | %-14s |\n", label, "-", "", ""; return }
+    if (base == "" || base == 0) { printf "| %-54s | %9.2f | %7s | %-14s |\n", label, v, "", target; return }
     r = v / base
     verdict = target
     if (target ~ /^<=/) {
         t = substr(target, 3) + 0
         verdict = sprintf("%s %s", target, (r <= t) ? "met" : "MISSED")
     }
-    printf "| %-52s | %9.2f | %6.2fx | %-14s |\n", label, v, r, verdict
+    printf "| %-54s | %9.2f | %6.2fx | %-14s |\n", label, v, r, verdict
 }
 END {
-    printf "costack compare%s: %s, %s CPUs, Linux %s, glibc %s, rustc %s, %s; backend %s; CPU affinity %s\n",
+    printf "costack compare%s: %s, %s CPUs, Linux %s, glibc %s, rustc %s, %s; backend %s; on CPUs %s\n",
         quick ? " (--quick: smoke run, numbers not meaningful)" : "",
         cpu, nproc, kernel, libc, rustc_v, cc_v, backend, pin
     print ""
-    printf "| %-52s | %9s | %7s | %-14s |\n", "", "ns", "ratio", "target"
-    print "|------------------------------------------------------|-----------|---------|----------------|"
+    printf "| %-54s | %9s | %7s | %-14s |\n", "", "ns", "ratio", "target"
+    print "|--------------------------------------------------------|-----------|---------|----------------|"
     coro = c["round_trip/corosensei"]
-    print "| **round trip** (criterion; ratio to corosensei)      |           |         |                |"
+    print "| **round trip** (criterion; ratio to corosensei)        |           |         |                |"
     row("costack Rust API (resume + suspend)", c["round_trip/costack_rust"], coro, "<= 2.0")
     row("costack C API over FFI (costack_enter + costack_yield)", c["round_trip/costack_c"], coro, "<= 1.8")
     row("corosensei", coro, coro, "")
-    print "| **round trip** (C program; ratio to the floor)       |           |         |                |"
+    print "| **round trip** (C program; ratio to the floor)         |           |         |                |"
     fl = p["floor"]
     row("costack C API (costack_enter + costack_yield)", p["yield"], fl, "")
     row("QEMU API (qemu_coroutine_enter + yield)", p["qemu"], fl, "")
     row("bare mechanism: sigsetjmp/siglongjmp ping-pong", p["pingpong"], fl, "")
     row("floor: inline-asm ping-pong, call/ret paired", fl, fl, "")
-    print "| **create + run + drop, pooled** (criterion)          |           |         |                |"
+    print "| **create + run + drop, pooled** (criterion)            |           |         |                |"
     cl = c["lifecycle/corosensei_reused_stack"]
     row("costack Rust API", c["lifecycle/costack_rust"], cl, "<= 1.0")
     row("costack C API over FFI", c["lifecycle/costack_c"], cl, "<= 0.8")
     row("corosensei, reused stack", cl, cl, "")
     row("costack C API, C program (create + enter + end)", p["lifecycle"], "", "")
-    print "| **deep chain**: 8 calls deep each side (criterion)   |           |         |                |"
+    print "| **deep chain**: 8 calls deep each side (criterion)     |           |         |                |"
     cd = c["deep_chain/corosensei"]
     row("costack Rust API", c["deep_chain/costack_rust"], cd, "report")
     row("costack C API over FFI", c["deep_chain/costack_c"], cd, "report")
     row("corosensei", cd, cd, "")
     row("the same calls, no switch", c["deep_chain/calls_alone"], cd, "")
-    print "| **deep chain** (C program; ratio to the floor)       |           |         |                |"
+    print "| **deep chain** (C program; ratio to the floor)         |           |         |                |"
     df = p["deep_floor"]
     row("costack C API", p["deep"], df, "report")
     row("floor", df, df, "")
