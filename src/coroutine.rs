@@ -665,10 +665,10 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     #[inline]
     pub fn resume(&mut self, proof: &mut impl Proof, input: I) -> Step<Y, R> {
         let _ = proof;
-        if self.state == State::Finished {
-            finished();
-        }
         let h = self.header.as_ptr();
+        if self.state != State::Started {
+            self.first_resume();
+        }
         let mut outcome: Outcome<R> = None;
         // SAFETY: not finished, so `h` is our live block (invariant 3); no
         // reference into it exists, and the coroutine is not running
@@ -680,10 +680,6 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             (*h).link.resumer_panicking = std::thread::panicking();
             (*h).outcome = NonNull::from(&mut outcome);
         }
-        if self.state == State::New {
-            FIRST_ENTRY.set(h.cast());
-        }
-        self.state = State::Started;
         // SAFETY: `co` is valid while not finished, and suspended or new
         // (invariant 6); the thread holds the global mutex (`proof`,
         // invariant 1).
@@ -710,6 +706,19 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                  (costack_yield called directly on it?)",
             ),
         }
+    }
+
+    /// What `resume` does first when the coroutine is not `Started`: panics
+    /// if it is finished; if it is new, hands the block to the trampoline
+    /// (`FIRST_ENTRY`), which the enter that follows runs, and marks it
+    /// started.
+    #[inline]
+    fn first_resume(&mut self) {
+        if self.state == State::Finished {
+            finished();
+        }
+        FIRST_ENTRY.set(self.header.as_ptr().cast());
+        self.state = State::Started;
     }
 
     /// Whether the coroutine has returned or panicked (resuming it panics).
