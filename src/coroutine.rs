@@ -886,8 +886,8 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
     /// # Under `panic = "abort"`
     ///
     /// A program built with `panic = "abort"` cannot unwind, so a suspended
-    /// coroutine's drop **leaks it** instead: its stack, its C coroutine and
-    /// its heap block stay allocated (counted as
+    /// coroutine's drop **leaks it** instead: its stack and its C coroutine
+    /// (which holds the wrapper's state) stay allocated (counted as
     /// [`live`](crate::Stats::live) by [`stats`](crate::stats)), nothing on
     /// its stack is dropped, and it never runs again. The first such drop in
     /// the process says so on stderr, in one line starting `costack:`; later
