@@ -2,12 +2,25 @@
 # and judge its output (cmake/CostackTests.cmake adds the tests):
 #
 #   cmake -DSUITE=<program> -DBACKEND=<name> [-DEMULATOR=<a|b|...>]
-#         [-DCHILD_RUNNER=ON] [-DNO_SKIPS=ON] -P CostackRunSuite.cmake
+#         [-DCHILD_RUNNER=ON] [-DNO_SKIPS=ON] [-DALLOWED_SKIPS=<a|b|...>]
+#         [-DSANITIZER_DEFAULTS=<VAR=opts|...>]
+#         [-DSANITIZER_FORCE=<VAR=opts|...>] [-DCASES=<"a b">]
+#         -P CostackRunSuite.cmake
 #
 # The test fails when the suite exits non-zero, prints a line starting with
 # FAIL, does not print "costack C suite, backend <BACKEND>" (a library of
 # another backend linked), has no summary "N passed, M failed, K skipped"
-# with N > 0 and M = 0, or (NO_SKIPS) skipped a case.
+# with N > 0 and M = 0, (NO_SKIPS) skipped a case that ALLOWED_SKIPS does
+# not name, or printed a sanitizer's report or warning to stderr (those do
+# not all change the exit status).
+#
+# Sanitizer builds (cmake/CostackSanitize.cmake): ALLOWED_SKIPS names the
+# cases the sanitizer cannot follow (each prints why when it skips);
+# SANITIZER_DEFAULTS sets runtime options (ASAN_OPTIONS=...) that the
+# environment's own settings of the same variable follow and override;
+# SANITIZER_FORCE adds options after the environment's, for a run that
+# needs them.  CASES names the cases to run, instead of the environment's
+# COSTACK_TEST_CASES.
 #
 # EMULATOR ('|' between words) runs the program; with CHILD_RUNNER its
 # first word also runs the suite's child processes (COSTACK_TEST_RUNNER,
@@ -27,9 +40,39 @@ if(emulator AND CHILD_RUNNER AND NOT DEFINED ENV{COSTACK_TEST_RUNNER})
     set(ENV{COSTACK_TEST_RUNNER} "${runner}")
 endif()
 set(cases "")
-if(DEFINED ENV{COSTACK_TEST_CASES})
+if(CASES)
+    separate_arguments(cases UNIX_COMMAND "${CASES}")
+elseif(DEFINED ENV{COSTACK_TEST_CASES})
     separate_arguments(cases UNIX_COMMAND "$ENV{COSTACK_TEST_CASES}")
 endif()
+
+# VAR=options entries: the sanitizers read options separated by ':', the
+# last setting of one winning.
+string(REPLACE "|" ";" san_defaults "${SANITIZER_DEFAULTS}")
+foreach(entry IN LISTS san_defaults)
+    if(entry MATCHES "^([A-Z_]+)=(.*)$")
+        if(DEFINED ENV{${CMAKE_MATCH_1}} AND NOT "$ENV{${CMAKE_MATCH_1}}" STREQUAL "")
+            set(ENV{${CMAKE_MATCH_1}} "${CMAKE_MATCH_2}:$ENV{${CMAKE_MATCH_1}}")
+        else()
+            set(ENV{${CMAKE_MATCH_1}} "${CMAKE_MATCH_2}")
+        endif()
+    endif()
+endforeach()
+string(REPLACE "|" ";" san_force "${SANITIZER_FORCE}")
+foreach(entry IN LISTS san_force)
+    if(entry MATCHES "^([A-Z_]+)=(.*)$")
+        if(DEFINED ENV{${CMAKE_MATCH_1}} AND NOT "$ENV{${CMAKE_MATCH_1}}" STREQUAL "")
+            set(ENV{${CMAKE_MATCH_1}} "$ENV{${CMAKE_MATCH_1}}:${CMAKE_MATCH_2}")
+        else()
+            set(ENV{${CMAKE_MATCH_1}} "${CMAKE_MATCH_2}")
+        endif()
+    endif()
+endforeach()
+foreach(var ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS LSAN_OPTIONS)
+    if(DEFINED ENV{${var}})
+        message("${var}=$ENV{${var}}")
+    endif()
+endforeach()
 
 execute_process(COMMAND ${emulator} "${SUITE}" ${cases}
     RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
@@ -57,11 +100,32 @@ if(out MATCHES "(^|\n)([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped")
         list(APPEND problems "summary: ${passed} passed, ${failed} failed")
     endif()
     if(NO_SKIPS AND NOT skipped EQUAL 0)
-        list(APPEND problems
-            "${skipped} skipped (natively on Linux with glibc every case runs)")
+        # Which: "SKIP name: why" lines.
+        string(REPLACE "|" ";" allowed "${ALLOWED_SKIPS}")
+        string(REGEX MATCHALL "(^|\n)SKIP [^:\n]+" skip_lines "${out}")
+        set(not_allowed "")
+        foreach(line IN LISTS skip_lines)
+            string(REGEX REPLACE "^\n?SKIP " "" name "${line}")
+            if(NOT name IN_LIST allowed)
+                list(APPEND not_allowed "${name}")
+            endif()
+        endforeach()
+        if(not_allowed OR NOT skip_lines)
+            string(REPLACE ";" ", " not_allowed "${not_allowed}")
+            list(APPEND problems
+                "${skipped} skipped (natively on Linux with glibc every case "
+                "runs, but for what a sanitizer cannot follow: ${ALLOWED_SKIPS}); "
+                "not allowed: ${not_allowed}")
+        endif()
     endif()
 else()
     list(APPEND problems "no summary line \"N passed, M failed, K skipped\"")
+endif()
+# ASan, UBSan and TSan reports and warnings ("==123==ERROR: AddressSanitizer:",
+# "runtime error:", "WARNING: ThreadSanitizer:", "==123==WARNING: ASan is
+# ignoring ..."); children's stderr is the cases' to judge.
+if(err MATCHES "(Sanitizer:|runtime error:|==[0-9]+==WARNING|Sanitizer: CHECK failed)")
+    list(APPEND problems "a sanitizer reported (stderr: \"${CMAKE_MATCH_1}\")")
 endif()
 
 if(problems)

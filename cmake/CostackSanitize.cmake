@@ -42,6 +42,13 @@ if(COSTACK_SANITIZE)
         message(FATAL_ERROR "costack: COSTACK_SANITIZE: address and thread "
                             "cannot be combined (build twice)")
     endif()
+    # TSan runs signal handlers late, on the interrupted stack, which the
+    # sigaltstack backend's start of a stack depends on (csrc/backend_sigaltstack.c).
+    if("thread" IN_LIST COSTACK_SANITIZERS AND COSTACK_RESOLVED_BACKEND STREQUAL "sigaltstack")
+        message(FATAL_ERROR "costack: the sigaltstack backend cannot run "
+            "under ThreadSanitizer, which runs signal handlers on the "
+            "interrupted stack instead of the alternate one; use asm or ucontext")
+    endif()
     set(COSTACK_SANITIZE_COMPILE
         -fsanitize=${COSTACK_SANITIZE} -fno-omit-frame-pointer -g)
     # C only: the assembler files have nothing to instrument.

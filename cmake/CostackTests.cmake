@@ -11,11 +11,21 @@
 #   costack-windows-fibers         tests/windows/fibers.c, with
 #                                  tests/windows/in_dll.c as a DLL beside
 #                                  it; Windows only
+#   costack-suite-c-asan-real-stack
+#                                  with COSTACK_SANITIZE=address: the cases
+#                                  that measure the coroutine's stack
+#                                  through its locals, again without
+#                                  detect_stack_use_after_return (whose
+#                                  fake stack holds those locals)
 #
 # The suite runs through cmake/CostackRunSuite.cmake, which fails the test
 # on a non-zero exit status, a line starting with FAIL, a backend line that
-# is not this build's backend, or a summary with failures.  Environment at
-# test time: COSTACK_TEST_CASES="a b" runs only those cases.  When
+# is not this build's backend, a summary with failures, a skipped case
+# where every case must run (natively on Linux with glibc) unless a
+# sanitizer cannot follow it (below), or a sanitizer's report.  Environment
+# at test time: COSTACK_TEST_CASES="a b" runs only those cases;
+# ASAN_OPTIONS, UBSAN_OPTIONS and TSAN_OPTIONS override the defaults below.
+# When
 # cross-compiling, CMAKE_CROSSCOMPILING_EMULATOR (qemu-aarch64, wine) runs
 # the programs; on Unix the suite's child processes are started through it
 # too (COSTACK_TEST_RUNNER), unless the environment sets that already.
@@ -96,15 +106,91 @@ else()
     set(costack_child_runner ON)
 endif()
 
+# ---- under sanitizers (COSTACK_SANITIZE) ------------------------------------
+# Runtime options every suite run gets, which the environment's own
+# settings follow (and override): reports stop the program, and ASan puts
+# frames whose locals have their address taken on fake stacks, to catch
+# uses after return, also across coroutine switches and threads.
+#
+# What a sanitizer cannot follow.  Forced (after the environment's):
+#   TSan detect_deadlocks=0: costack's fork() handler holds the lock of
+#     every slab class at once (one per stack size and guard in use), and
+#     TSan's deadlock detector follows at most 64 mutexes held by a thread
+#     ("CHECK failed: sanitizer_deadlock_detector.h"), which the cases pass
+#     once they have used that many sizes; every case that forks a child
+#     would die.
+# Cases allowed to skip, per sanitizer (each prints why; the suite
+# itself runs its child processes without the sanitizers' SIGSEGV handlers
+# and, under ASan, without fake stacks: tests/c/suite.c):
+#   address: deep_stack_default_size measures how deep the coroutine's stack
+#     is used through its locals' addresses, which are on the fake stack
+#     with detect_stack_use_after_return (costack-suite-c-asan-real-stack
+#     runs it without); enomem_rlimit_as (ASan dies when the address-space
+#     limit hits a mapping of its own before a stack);
+#   thread: suspended_10000 (a fiber per coroutine: gcc 12's runtime allows
+#     8128 threads and fibers at once, and with clang's the fibers' own
+#     mappings pass vm.max_map_count where each stack has mappings of its
+#     own), pool_reuse_no_growth (its RSS comparison: TSan's own memory
+#     grows with switches), destroy_suspended_many (its mapping comparison:
+#     TSan keeps mappings of destroyed fibers), stacks_come_back (its memory
+#     comparisons, with gcc 12's runtime, which keeps more),
+#     enomem_rlimit_as and enomem_mappings (TSan dies when it
+#     cannot map memory of its own, for a new fiber or at all, once the
+#     address space or the mappings run out), death_overflow_slab (its
+#     overflow inside a signal handler: TSan runs handlers with every
+#     signal blocked, so the SIGSEGV kills before costack's handler runs).
+#     Those with more to check (the RSS, memory and overflow cases) check
+#     the rest before they skip.
+set(costack_san_defaults "")
+set(costack_san_force "")
+set(costack_allowed_skips "")
+if("address" IN_LIST COSTACK_SANITIZERS)
+    list(APPEND costack_san_defaults
+        "ASAN_OPTIONS=detect_stack_use_after_return=1:detect_leaks=1:halt_on_error=1")
+    list(APPEND costack_allowed_skips deep_stack_default_size enomem_rlimit_as)
+endif()
+if("undefined" IN_LIST COSTACK_SANITIZERS)
+    list(APPEND costack_san_defaults
+        "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1")
+endif()
+if("thread" IN_LIST COSTACK_SANITIZERS)
+    list(APPEND costack_san_defaults "TSAN_OPTIONS=halt_on_error=1")
+    list(APPEND costack_san_force "TSAN_OPTIONS=detect_deadlocks=0")
+    list(APPEND costack_allowed_skips suspended_10000 pool_reuse_no_growth
+        stacks_come_back destroy_suspended_many enomem_rlimit_as
+        enomem_mappings death_overflow_slab)
+endif()
+string(REPLACE ";" "|" costack_san_defaults "${costack_san_defaults}")
+string(REPLACE ";" "|" costack_allowed_skips "${costack_allowed_skips}")
+
+# costack_add_suite_test(<name> <target> [CASES "<a b>"] [FORCE <VAR=opts>]
+#                        [STRICT] [<test property> <value>...]):
+# CASES runs only those cases, FORCE adds sanitizer options after the
+# environment's, STRICT allows no skip at all.
 function(costack_add_suite_test name target)
+    cmake_parse_arguments(arg "STRICT" "CASES;FORCE" "" ${ARGN})
+    set(allowed "${costack_allowed_skips}")
+    if(arg_STRICT)
+        set(allowed "")
+    endif()
+    set(force "${costack_san_force}")
+    if(arg_FORCE)
+        list(APPEND force "${arg_FORCE}")
+    endif()
+    string(REPLACE ";" "|" force "${force}")
     add_test(NAME ${name} COMMAND "${CMAKE_COMMAND}"
         "-DSUITE=$<TARGET_FILE:${target}>"
         "-DBACKEND=${COSTACK_RESOLVED_BACKEND}"
         "-DEMULATOR=${costack_emulator}"
         "-DCHILD_RUNNER=${costack_child_runner}"
         "-DNO_SKIPS=${COSTACK_SUITE_NO_SKIPS}"
+        "-DALLOWED_SKIPS=${allowed}"
+        "-DSANITIZER_DEFAULTS=${costack_san_defaults}"
+        "-DSANITIZER_FORCE=${force}"
+        "-DCASES=${arg_CASES}"
         -P "${PROJECT_SOURCE_DIR}/cmake/CostackRunSuite.cmake")
-    set_tests_properties(${name} PROPERTIES TIMEOUT 1800 ${ARGN})
+    set_tests_properties(${name} PROPERTIES TIMEOUT 1800
+        ${arg_UNPARSED_ARGUMENTS})
 endfunction()
 
 if(COSTACK_BUILD_SUITE)
@@ -116,6 +202,11 @@ if(COSTACK_BUILD_SUITE)
     if(NOT WIN32)
         costack_add_suite_test(costack-suite-c-no-madv-guard costack_suite
             ENVIRONMENT COSTACK_NO_MADV_GUARD=1)
+    endif()
+    if("address" IN_LIST COSTACK_SANITIZERS)
+        costack_add_suite_test(costack-suite-c-asan-real-stack costack_suite
+            CASES "deep_stack_default_size" STRICT
+            FORCE "ASAN_OPTIONS=detect_stack_use_after_return=0")
     endif()
     check_language(CXX)
     if(NOT CMAKE_CXX_COMPILER)

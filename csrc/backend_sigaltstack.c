@@ -40,6 +40,13 @@
 
 #define BOOT_SIGNAL SIGUSR2
 
+/* ThreadSanitizer defers a signal that arrives outside its own blocking
+ * calls and runs the handler later, on the interrupted stack rather than
+ * the alternate one, so no new stack would ever be started. */
+#if defined(COSTACK_TSAN)
+#error "costack: the sigaltstack backend cannot run under ThreadSanitizer (it runs signal handlers on the interrupted stack); use the asm or ucontext backend"
+#endif
+
 const char costack__backend_name[] = "sigaltstack";
 
 /* The bootstrap in progress on this thread (one at a time per thread). */

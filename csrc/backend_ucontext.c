@@ -61,10 +61,20 @@ int costack__backend_create(CostackCoroutine *co, size_t stack_size,
     boot.co = co;
     makecontext(&uc, (void (*)(void))bootstrap, 2,
                 (unsigned int)(p >> 16 >> 16), (unsigned int)p);
-    /* swapcontext costs system calls, but only here, once per stack. */
+    /* swapcontext costs system calls, but only here, once per stack.
+     * With ASan, setcontext: the new stack comes back by _longjmp, so
+     * nothing of creator_uc is needed, and ASan's swapcontext interceptor
+     * prints a warning about makecontext/swapcontext into every program's
+     * stderr, which this bootstrap (annotated: sanitizer.h) does not
+     * deserve. */
     if (!_setjmp(boot.creator)) {
         costack__san_boot_depart(co);
+#if defined(COSTACK_ASAN)
+        (void)creator_uc;
+        setcontext(&uc);
+#else
         swapcontext(&creator_uc, &uc);
+#endif
     }
     costack__san_boot_returned();
     return 0;

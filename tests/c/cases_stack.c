@@ -369,13 +369,25 @@ void case_death_overflow_slab(void)
         "overflow_signal_frame" /* a signal handler's frame */
     };
     int slabs = kernel_has_guard_markers() && !getenv("COSTACK_NO_MADV_GUARD");
-    size_t i;
-    for (i = 0; i < sizeof(children) / sizeof(children[0]); i++) {
+    size_t i, n = sizeof(children) / sizeof(children[0]);
+#if defined(TEST_TSAN)
+    /* Not the signal handler's frame: ThreadSanitizer runs handlers with
+     * every signal blocked, so the overflow's SIGSEGV is blocked and the
+     * kernel kills the process without running costack's handler. */
+    n--;
+#endif
+    for (i = 0; i < n; i++) {
         expect_slab_overflow(children[i], NULL,
                              slabs ? "one mapping for all" : "own mappings");
         expect_slab_overflow(children[i], "COSTACK_NO_MADV_GUARD",
                              "own mappings");
     }
+#if defined(TEST_TSAN)
+    harness_skip("the overflow in a signal handler's frame is not checked: "
+                 "ThreadSanitizer runs handlers with every signal blocked, "
+                 "SIGSEGV included, so costack's handler cannot run (the "
+                 "other overflows passed)");
+#endif
 }
 
 #else
@@ -545,6 +557,16 @@ void case_stacks_come_back(void)
     maps1 = maps_kib();
     costack_stats(&st);
     costack_pool_set_max(saved_max);
+#if defined(TEST_TSAN) && defined(__GNUC__) && !defined(__clang__) && \
+    __GNUC__ < 13
+    /* The counters below are still checked. */
+    native = 0;
+    maps1 = maps0;
+    harness_skip("mappings, VmSize and page tables not compared: they "
+                 "count gcc 12's ThreadSanitizer's memory for the fibers of "
+                 "these 2000 stacks (one each), which it does not all give "
+                 "back (clang's runtime runs this case)");
+#endif
     if (maps1 > maps0 + 16 * 1024)
         harness_fail(__FILE__, __LINE__, "mappings grew from %ld to %ld KiB",
                      maps0, maps1);

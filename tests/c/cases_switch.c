@@ -27,7 +27,9 @@ typedef struct RegResult {
  * values live across it stay in callee-saved registers (or the stack). */
 static TEST_NOINLINE long long step_int(long long v, long long k)
 {
-    return v * 6364136223846793005LL + k * 1442695040888963407LL + 1;
+    /* Unsigned: the products wrap, which signed overflow may not. */
+    return (long long)((unsigned long long)v * 6364136223846793005ULL +
+                       (unsigned long long)k * 1442695040888963407ULL + 1);
 }
 
 static TEST_NOINLINE double step_real(double v, long long k)

@@ -42,21 +42,35 @@ typedef struct Migrate {
     CostackCoroutine *co;
     CostackCoroutine *other_leader;
     int other_in_co_after;
+    int kept_first, kept_second; /* locals kept across the moves */
 } Migrate;
+
+/* Yield with a local whose address is taken still live, and return it.
+ * With ASan's detect_stack_use_after_return such a frame lives on a fake
+ * stack, which must move with the coroutine: the second thread below has
+ * exited, and its own fake stack is gone, when the coroutine comes back to
+ * the first. */
+static TEST_NOINLINE int yield_holding_local(int value)
+{
+    volatile int local = value;
+    volatile int *volatile p = &local;
+    costack_yield();
+    return *p;
+}
 
 static void migrate_entry(void *opaque)
 {
     Migrate *m = (Migrate *)opaque;
     m->tls_first = get_tls_value();
     m->thread_first = current_thread();
-    costack_yield();
+    m->kept_first = yield_holding_local(11);
     /* Now on the second thread. */
     m->tls_second = get_tls_value();
     m->thread_second = current_thread();
     m->self_second = costack_self();
     m->in_co_second = costack_in_coroutine();
     m->held_second = costack_global_lock_held();
-    costack_yield();
+    m->kept_second = yield_holding_local(22);
     /* Back on the first thread. */
     m->tls_third = get_tls_value();
     m->thread_third = current_thread();
@@ -104,6 +118,8 @@ void case_finish_on_other_thread(void)
     EXPECT(!costack_global_lock_held()); /* held by the other thread only */
 
     costack_enter(m.co); /* finish it back here */
+    EXPECT_EQ(m.kept_first, 11);
+    EXPECT_EQ(m.kept_second, 22);
     EXPECT_EQ(m.tls_third, 1);
     EXPECT(pthread_equal(m.thread_third, pthread_self()));
     EXPECT(!costack_in_coroutine());

@@ -27,6 +27,34 @@
 #define TEST_PRINTF(f, a)
 #endif
 
+/* The sanitizers the suite is compiled with (CMake's COSTACK_SANITIZE
+ * builds it with the core's), for the few cases a sanitizer cannot
+ * follow: those say why with harness_skip, and cmake/CostackTests.cmake
+ * lists them per sanitizer. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define TEST_TSAN 1
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(TEST_ASAN)
+#define TEST_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer) && !defined(TEST_TSAN)
+#define TEST_TSAN 1
+#endif
+#endif
+
+/* On a function that faults through a NULL pointer on purpose: UBSan's
+ * null check would report the access and exit instead.  gcc checks a
+ * function inlined into one that is checked: use with TEST_NOINLINE. */
+#if defined(__GNUC__) || defined(__clang__)
+#define TEST_NO_SANITIZE_NULL __attribute__((no_sanitize("null")))
+#else
+#define TEST_NO_SANITIZE_NULL
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -93,6 +121,11 @@ long harness_map_count(void);
 /* vm.max_map_count, or 65530 if it cannot be read. */
 long harness_max_map_count(void);
 
+/* Whether this thread's instrumented frames keep their locals on ASan's
+ * fake stack (detect_stack_use_after_return), where a local's address says
+ * nothing about the stack the function runs on.  0 without ASan. */
+int harness_locals_on_fake_stack(void);
+
 #ifdef _WIN32
 /* harness_windows.c: Windows has no signals; these name the endings
  * harness_run_child reports as signals, and set a child up to crash
@@ -122,6 +155,8 @@ void case_pool_limit_threads(void);
 void case_global_lock(void);
 void case_global_lock_exclusion(void);
 void case_destroy(void);
+void case_destroy_suspended_many(void);
+void case_pooled_stack_poisoned(void);
 void case_create_with_sizes(void);
 void case_user_data(void);
 void case_qemu_opaque_first_enter(void);
@@ -166,6 +201,7 @@ int child_qemu_create_exhausted(void);
 int child_enomem_mappings(void);
 int child_pool_cap_mappings(void);
 int child_high_water_terminated(void);
+int child_read_pooled_stack(void);
 int child_sigusr2_taken(void);
 int child_stale_enter(void);
 int child_stale_destroy(void);
