@@ -131,8 +131,8 @@ endif()
 #     8128 threads and fibers at once, and with clang's the fibers' own
 #     mappings pass vm.max_map_count where each stack has mappings of its
 #     own), pool_reuse_no_growth (its RSS comparison: TSan's own memory
-#     grows with switches), destroy_suspended_many (its mapping comparison:
-#     TSan keeps mappings of destroyed fibers), stacks_come_back (its memory
+#     grows with switches), destroy_suspended_many (its mapping and address
+#     space comparisons: TSan keeps memory of destroyed fibers), stacks_come_back (its memory
 #     comparisons, with gcc 12's runtime, which keeps more),
 #     enomem_rlimit_as and enomem_mappings (TSan dies when it
 #     cannot map memory of its own, for a new fiber or at all, once the

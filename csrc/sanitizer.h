@@ -30,17 +30,25 @@
  * ASan's own (the thread's stack), learnt from finish's "old" bounds when
  * a coroutine arrives from it; a coroutine's are its stack.
  *
- * ThreadSanitizer keeps a shadow call stack and a vector clock per thread.
- * Each stack gets a TSan fiber of its own (__tsan_create_fiber, made with
- * the stack and destroyed with it, reused with it from the pool), and a
- * leader uses its thread's (__tsan_get_current_fiber).  Every switch first
- * calls __tsan_switch_to_fiber(to's fiber, 0), which also orders the two
- * sides (happens-before), as the switch itself does.  It must come after a
- * setjmp switch's _setjmp, since TSan's interceptor records the jump
- * buffer for the fiber that calls _setjmp, and only looks for it in the
- * fiber that calls _longjmp; and the call must be inlined into the
- * function that switches, or TSan would see that function's own entry and
- * exit in two different fibers.
+ * ThreadSanitizer keeps a shadow call stack, a vector clock and the jump
+ * buffers of setjmp per thread.  With one shadow call stack per thread,
+ * the frames of every suspended coroutine would pile up on it: thousands
+ * of suspended coroutines overflow it (a crash in __tsan_func_entry, or
+ * "CHECK failed: sanitizer_stackdepot.cpp:83" when a stack trace that
+ * long is stored).  So each stack gets a TSan fiber of its own
+ * (__tsan_create_fiber, made with the stack and destroyed with it, reused
+ * with it from the pool), and a leader uses its thread's
+ * (__tsan_get_current_fiber).  Every switch calls
+ * __tsan_switch_to_fiber(to's fiber, 0), which also orders the two sides
+ * (happens-before), as the switch itself does.  It comes after a setjmp
+ * switch's _setjmp: TSan's _setjmp interceptor files the jump buffer with
+ * the fiber that runs, and drops that fiber's jump buffers whose stack
+ * pointer is not above the caller's; in the fiber switched to it would
+ * drop those of the coroutine's own setjmps, whose longjmp would then die
+ * ("ThreadSanitizer: can't find longjmp buf"; the C suite's
+ * longjmp_in_coroutine).  And the call must be inlined into the function
+ * that switches, or TSan would see that function's entry and exit in two
+ * different fibers.
  *
  * The switches call costack__san_depart(from, to) last, just before control
  * leaves (backend.h).  The side that arrives calls costack__san_arrive:

@@ -1,13 +1,15 @@
 /*
  * cases_threads.c - coroutines and threads: a suspended coroutine finished
- * on another thread (and seeing that thread's thread-local data), two
- * threads running coroutines at the same time, the global lock.
+ * on another thread (and seeing that thread's thread-local data), a
+ * longjmp inside a coroutine that moved, two threads running coroutines at
+ * the same time, the global lock.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
 #include <errno.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -125,6 +127,50 @@ void case_finish_on_other_thread(void)
     EXPECT(!costack_in_coroutine());
     costack_stats(&after);
     EXPECT_EQ(after.live, before.live);
+}
+
+/* ---- longjmp inside a coroutine, across yields and threads -------------- */
+
+static volatile int lj_result;
+
+/* Jumps back to a setjmp of its own after each yield, the last times after
+ * moving to another thread.  A longjmp that stays on the coroutine's stack
+ * is the program's own business, and neither the setjmp backends' switches
+ * (the resumer's own _setjmp) nor the sanitizers' bookkeeping (TSan files
+ * each setjmp's buffer with the fiber that makes it) may break it. */
+static void lj_entry(void *opaque)
+{
+    jmp_buf here;
+    volatile int rounds = 0;
+    (void)opaque;
+    if (setjmp(here) < 3) {
+        rounds++;
+        costack_yield();
+        longjmp(here, rounds);
+    }
+    lj_result = rounds;
+}
+
+static void *lj_thread(void *arg)
+{
+    costack_enter((CostackCoroutine *)arg); /* longjmp, then yields */
+    costack_enter((CostackCoroutine *)arg); /* longjmp, then ends */
+    return NULL;
+}
+
+void case_longjmp_in_coroutine(void)
+{
+    CostackCoroutine *co = costack_create(lj_entry, NULL);
+    pthread_t th;
+
+    REQUIRE(co != NULL);
+    lj_result = 0;
+    costack_enter(co); /* setjmp, yields */
+    costack_enter(co); /* longjmp, yields */
+    EXPECT_EQ(lj_result, 0);
+    REQUIRE(pthread_create(&th, NULL, lj_thread, co) == 0);
+    pthread_join(th, NULL);
+    EXPECT_EQ(lj_result, 3);
 }
 
 /* ---- two threads running their own coroutines at once ------------------ */

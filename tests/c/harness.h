@@ -116,6 +116,8 @@ int harness_expect_exit0(const ChildResult *r, const char *file, int line);
 
 /* Resident set size of this process in bytes (0 if unknown). */
 size_t harness_rss_bytes(void);
+/* Address space of this process in bytes (0 if unknown). */
+size_t harness_vm_bytes(void);
 /* Number of mappings of this process (lines of /proc/self/maps). */
 long harness_map_count(void);
 /* vm.max_map_count, or 65530 if it cannot be read. */
@@ -148,6 +150,7 @@ void case_no_dangling_access(void);
 void case_suspended_10000(void);
 void case_deep_stack_default_size(void);
 void case_finish_on_other_thread(void);
+void case_longjmp_in_coroutine(void);
 void case_two_threads_at_once(void);
 void case_pool_reuse_no_growth(void);
 void case_pool_max(void);

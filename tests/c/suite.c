@@ -60,6 +60,7 @@ static const Case cases[] = {
     {"suspended_10000", case_suspended_10000},
     {"deep_stack_default_size", case_deep_stack_default_size},
     {"finish_on_other_thread", case_finish_on_other_thread},
+    {"longjmp_in_coroutine", case_longjmp_in_coroutine},
     {"two_threads_at_once", case_two_threads_at_once},
     {"pool_reuse_no_growth", case_pool_reuse_no_growth},
     {"pool_max", case_pool_max},
@@ -352,6 +353,18 @@ size_t harness_rss_bytes(void)
         resident = 0;
     fclose(f);
     return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+size_t harness_vm_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lu", &size) != 1)
+        size = 0;
+    fclose(f);
+    return (size_t)size * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 long harness_map_count(void)
