@@ -17,18 +17,20 @@
  * control goes to and takes the leaving side's fake stack into *save;
  * __sanitizer_finish_switch_fiber(save, ...) on arrival gives the arriving
  * side its own back.  A fake stack belongs to a stack, not to a thread: a
- * coroutine that moves to another thread takes its fake stack along, and
- * keeps it while it waits in a pool, since its parked frames (the top of
- * costack__coroutine_main) may live there.  Only when a stack is freed is
- * its fake stack destroyed (costack__san_free).  Passing NULL as save on
- * the exit switch instead, as ASan's documentation suggests for a fiber
- * that ends, would destroy fake frames a reused stack still needs.
+ * coroutine that moves to another thread takes its fake stack along (else
+ * its frames would live in the fake stack of a thread that may exit
+ * first), and keeps it while it waits in a pool, for the stack's next
+ * coroutine.  Only when a stack is freed is its fake stack destroyed
+ * (costack__san_free).  ASan's documentation asks for NULL as save when a
+ * fiber ends for good, which destroys its fake stack at once; a pooled
+ * stack has not ended for good, and NULL at every exit would map a new
+ * fake stack for every reuse (the process grows with the lifecycles).
  *
  * The save slots and the other state live in the coroutine object
- * (CostackSan, internal.h), not on the stack: an addressable local of a
- * switch would itself live on the fake stack.  A leader's bounds are
- * ASan's own (the thread's stack), learnt from finish's "old" bounds when
- * a coroutine arrives from it; a coroutine's are its stack.
+ * (CostackSan, internal.h), where freeing a stack finds its fake stack,
+ * whatever thread frees it.  A leader's bounds are ASan's own (the
+ * thread's stack), learnt from finish's "old" bounds when a coroutine
+ * arrives from it; a coroutine's are its stack.
  *
  * ThreadSanitizer keeps a shadow call stack, a vector clock and the jump
  * buffers of setjmp per thread.  With one shadow call stack per thread,
@@ -139,17 +141,16 @@ COSTACK_SAN_INLINE void costack__san_arrive(CostackCoroutine *self,
                                             CostackCoroutine *from)
 {
 #if defined(COSTACK_ASAN)
-    const void *bottom;
-    size_t size;
+    /* No local of this function has its address taken, so that the
+     * functions it is inlined into keep their frames off the fake stack. */
+    int learn = from && from->state == COSTACK_LEADER;
     if (!self->san.arriving)
         return;
     self->san.arriving = 0;
-    __sanitizer_finish_switch_fiber(self->san.fake_stack, &bottom, &size);
+    __sanitizer_finish_switch_fiber(self->san.fake_stack,
+                                    learn ? &from->san.bottom : NULL,
+                                    learn ? &from->san.size : NULL);
     self->san.fake_stack = NULL;
-    if (from && from->state == COSTACK_LEADER) {
-        from->san.bottom = bottom;
-        from->san.size = size;
-    }
 #endif
     (void)self;
     (void)from;
@@ -214,28 +215,38 @@ static inline void costack__san_reuse(CostackCoroutine *co)
     (void)co;
 }
 
+#if defined(COSTACK_ASAN)
+/* Destroy the fake stack fake, which nothing runs on now.  ASan destroys a
+ * fake stack only when a switch leaves it for good (start with NULL as
+ * save).  So: a switch from here to this same stack that arrives with
+ * fake, one that leaves it for good, and one back with the running side's
+ * own; no code runs on the way.  Not inlined: its locals have their
+ * address taken, which would put its callers' frames on the fake stack. */
+static __attribute__((noinline, unused)) void
+costack__san_destroy_fake_stack(void *fake)
+{
+    void *ours;
+    const void *bottom;
+    size_t size;
+    __sanitizer_start_switch_fiber(&ours, NULL, 0);
+    __sanitizer_finish_switch_fiber(fake, &bottom, &size);
+    __sanitizer_start_switch_fiber(NULL, bottom, size);
+    __sanitizer_finish_switch_fiber(ours, NULL, NULL);
+}
+#endif
+
 /* co's stack is about to be freed (or its creation failed). */
 static inline void costack__san_free(CostackCoroutine *co)
 {
 #if defined(COSTACK_ASAN)
-    if (co->stack.lo) {
+    if (co->stack.map) {
         char *lo = costack__san_used_lo(co);
         char *top = co->stack.lo + co->stack.size;
         if (lo < top)
             __asan_unpoison_memory_region(lo, (size_t)(top - lo));
     }
     if (co->san.fake_stack) {
-        /* ASan destroys a fake stack only when a switch leaves it for
-         * good (start with NULL as save).  So: a switch from here to this
-         * same stack that arrives with co's fake stack, one that leaves
-         * it for good, and one back with ours.  No code runs on the way. */
-        void *ours;
-        const void *bottom;
-        size_t size;
-        __sanitizer_start_switch_fiber(&ours, NULL, 0);
-        __sanitizer_finish_switch_fiber(co->san.fake_stack, &bottom, &size);
-        __sanitizer_start_switch_fiber(NULL, bottom, size);
-        __sanitizer_finish_switch_fiber(ours, NULL, NULL);
+        costack__san_destroy_fake_stack(co->san.fake_stack);
         co->san.fake_stack = NULL;
     }
 #endif
