@@ -23,8 +23,9 @@
  * coroutine.  Only when a stack is freed is its fake stack destroyed
  * (costack__san_free).  ASan's documentation asks for NULL as save when a
  * fiber ends for good, which destroys its fake stack at once; a pooled
- * stack has not ended for good, and NULL at every exit would map a new
- * fake stack for every reuse (the process grows with the lifecycles).
+ * stack has not ended for good, and NULL at every exit would unmap the
+ * fake stack of a stack about to be used again and map a new one for its
+ * next coroutine (mmap and munmap calls on every pooled lifecycle).
  *
  * The save slots and the other state live in the coroutine object
  * (CostackSan, internal.h), where freeing a stack finds its fake stack,
