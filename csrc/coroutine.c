@@ -645,9 +645,7 @@ costack_create_with(CostackEntry *entry, void *opaque,
         return NULL;
 
     co = pool_take(t, size, guard);
-    if (co) {
-        costack__san_reuse(co);
-    } else {
+    if (!co) {
         co = (CostackCoroutine *)calloc(1, sizeof(*co));
         if (!co) {
             errno = ENOMEM;
@@ -671,6 +669,7 @@ costack_create_with(CostackEntry *entry, void *opaque,
         errno = ENOMEM;
         return NULL;
     }
+    costack__san_taken(co);
     co->entry = entry;
     co->opaque = opaque;
     co->caller = NULL;

@@ -89,6 +89,9 @@ typedef struct CostackSan {
      * below it poisoned while it waits in a pool: [poison_lo, parked). */
     char *parked;
     char *poison_lo;
+    /* ASan: the stack is a root region of LeakSanitizer (it runs, or
+     * holds suspended, a coroutine). */
+    int rooted;
     /* TSan: the fiber of this stack (a leader: its thread's own). */
     void *fiber;
 } CostackSan;

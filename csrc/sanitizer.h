@@ -67,9 +67,18 @@
  * it below where it is parked, as deep as it was ever used, is poisoned
  * (costack__san_pooled), so that a read through a pointer into a finished
  * coroutine's frames is reported ("use-after-poison"); costack_create
- * unpoisons it when it takes the stack (costack__san_reuse).  When a stack
+ * unpoisons it when it takes the stack (costack__san_taken).  When a stack
  * is freed, its used part is unpoisoned, so that memory mapped there later
  * does not inherit its redzones.
+ *
+ * LeakSanitizer (part of ASan) looks for pointers to heap blocks in each
+ * thread's stack, not in coroutine stacks: a block that only a suspended
+ * coroutine refers to would be reported as leaked at exit.  So while a
+ * stack belongs to a coroutine (from create to its end or destroy) it is
+ * a root region (__lsan_register_root_region); a pooled one is not, so
+ * that what finished coroutines left there hides no leak.  Frames that
+ * detect_stack_use_after_return put on a suspended coroutine's fake stack
+ * are still not seen: with that option, such a block is still reported.
  */
 #ifndef COSTACK_SANITIZER_H
 #define COSTACK_SANITIZER_H
@@ -79,6 +88,7 @@
 #if defined(COSTACK_ASAN)
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
+#include <sanitizer/lsan_interface.h>
 
 #include "platform.h"
 #endif
@@ -187,11 +197,24 @@ static inline void costack__san_parking(CostackCoroutine *co)
     (void)co;
 }
 
+#if defined(COSTACK_ASAN)
+/* Whether LeakSanitizer scans co's stack (above). */
+static inline void costack__san_root(CostackCoroutine *co, int root)
+{
+    if (root && !co->san.rooted)
+        __lsan_register_root_region(co->stack.lo, co->stack.size);
+    else if (!root && co->san.rooted)
+        __lsan_unregister_root_region(co->stack.lo, co->stack.size);
+    co->san.rooted = root;
+}
+#endif
+
 /* co goes into a pool: poison the used part of its stack below where it is
  * parked. */
 static inline void costack__san_pooled(CostackCoroutine *co)
 {
 #if defined(COSTACK_ASAN)
+    costack__san_root(co, 0);
     if (co->san.parked && !co->san.poison_lo) {
         char *lo = costack__san_used_lo(co);
         if (lo < co->san.parked) {
@@ -203,8 +226,8 @@ static inline void costack__san_pooled(CostackCoroutine *co)
     (void)co;
 }
 
-/* co was taken from a pool to run again. */
-static inline void costack__san_reuse(CostackCoroutine *co)
+/* co's stack, new or taken from a pool, is about to run a new coroutine. */
+static inline void costack__san_taken(CostackCoroutine *co)
 {
 #if defined(COSTACK_ASAN)
     if (co->san.poison_lo) {
@@ -212,6 +235,7 @@ static inline void costack__san_reuse(CostackCoroutine *co)
             co->san.poison_lo, (size_t)(co->san.parked - co->san.poison_lo));
         co->san.poison_lo = NULL;
     }
+    costack__san_root(co, 1);
 #endif
     (void)co;
 }
@@ -240,6 +264,7 @@ costack__san_destroy_fake_stack(void *fake)
 static inline void costack__san_free(CostackCoroutine *co)
 {
 #if defined(COSTACK_ASAN)
+    costack__san_root(co, 0);
     if (co->stack.map) {
         char *lo = costack__san_used_lo(co);
         char *top = co->stack.lo + co->stack.size;
