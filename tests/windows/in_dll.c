@@ -8,7 +8,9 @@
 
 #include "costack.h"
 
-static const CostackOptions options = {(size_t)96 << 10, 0};
+/* Designated: the fields not named are zero, whatever fields the header
+ * adds. */
+static const CostackOptions options = {.stack_size = (size_t)96 << 10};
 
 static void noop(void *opaque)
 {
