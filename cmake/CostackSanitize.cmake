@@ -17,9 +17,10 @@
 #   COSTACK_SANITIZERS        the list of sanitizers (empty: none)
 #   COSTACK_SANITIZE_COMPILE  compile options for the tests' sources
 #
-# Sanitizer runtime options are the environment's (ASAN_OPTIONS,
-# UBSAN_OPTIONS, TSAN_OPTIONS): ctest passes them on.  .ci/run has the ones
-# CI uses.
+# Runtime options for the suite under ctest: the environment's
+# (ASAN_OPTIONS, UBSAN_OPTIONS, TSAN_OPTIONS) over defaults, and what a
+# sanitizer needs to follow the suite after them (cmake/CostackTests.cmake);
+# scripts/sanitizers.sh has the ones CI uses.
 
 set(COSTACK_SANITIZE "" CACHE STRING
     "Sanitizers for the core and the tests, as -fsanitize= takes them: address,undefined or thread (empty: none)")

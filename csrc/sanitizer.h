@@ -167,7 +167,8 @@ COSTACK_SAN_INLINE void costack__san_arrive(CostackCoroutine *self,
     (void)from;
 }
 
-/* co, just allocated (zeroed), gets its stack next. */
+/* co, just allocated (zeroed), gets its stack next: its TSan fiber comes
+ * first, since a setjmp backend's bootstrap switches to it. */
 static inline void costack__san_create(CostackCoroutine *co)
 {
 #if defined(COSTACK_TSAN)
@@ -178,7 +179,7 @@ static inline void costack__san_create(CostackCoroutine *co)
 
 #if defined(COSTACK_ASAN)
 /* The frame address of a call from the caller: below the caller's frame
- * and everything above it.  (Unused where nothing parks.) */
+ * and everything above it.  (Marked unused: only coroutine.c calls it.) */
 static __attribute__((noinline, unused)) char *costack__san_below_caller(void)
 {
     return (char *)__builtin_frame_address(0);
