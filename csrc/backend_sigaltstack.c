@@ -106,13 +106,7 @@ static COSTACK_NOINLINE void bootstrap(void)
     Boot *boot = get_boot();
     CostackCoroutine *co = boot->co;
 
-    /* Park; the first switch into co continues below.  boot lives on the
-     * creator's stack and is gone by then: use only co. */
-    costack__san_boot_arrive(co);
-    if (!_setjmp(co->ctx->env)) {
-        costack__san_boot_return(co);
-        _longjmp(boot->creator, 1);
-    }
+    COSTACK_SETJMP_PARK(co, boot->creator);
     run_outermost(co);
 }
 

@@ -31,13 +31,7 @@ static void bootstrap(unsigned int hi, unsigned int lo)
     Boot *boot = (Boot *)(((uintptr_t)hi << 16 << 16) | (uintptr_t)lo);
     CostackCoroutine *co = boot->co;
 
-    /* Park; the first switch into co continues below.  boot lives on the
-     * creator's stack and is gone by then: use only co. */
-    costack__san_boot_arrive(co);
-    if (!_setjmp(co->ctx->env)) {
-        costack__san_boot_return(co);
-        _longjmp(boot->creator, 1);
-    }
+    COSTACK_SETJMP_PARK(co, boot->creator);
     costack__coroutine_main(co);
 }
 

@@ -716,6 +716,21 @@ void costack__coroutine_main(CostackCoroutine *co)
     }
 }
 
+/* What enter and yield change before their switch: co gets its caller
+ * (NULL when it yields) and its state, current becomes the side that will
+ * run, and co's floating-point control state is swapped where it keeps
+ * its own. */
+static inline void hand_over(CostackThread *t, CostackCoroutine *co,
+                             CostackCoroutine *caller, int state,
+                             CostackCoroutine *current)
+{
+    co->caller = caller;
+    co->state = state;
+    t->current = current;
+    if (COSTACK_UNLIKELY(co->flags & COSTACK_KEEP_FP_CONTROL))
+        fp_control_swap(co);
+}
+
 /* The end of every enter: co becomes the current coroutine, with self (the
  * running side) as its caller, and the switch, last.  Inline in both
  * callers below, which are never inlined into others (internal.h's
@@ -723,11 +738,7 @@ void costack__coroutine_main(CostackCoroutine *co)
 static inline void enter_switch(CostackThread *t, CostackCoroutine *self,
                                 CostackCoroutine *co)
 {
-    co->caller = self;
-    co->state = COSTACK_ACTIVE;
-    t->current = co;
-    if (COSTACK_UNLIKELY(co->flags & COSTACK_KEEP_FP_CONTROL))
-        fp_control_swap(co);
+    hand_over(t, co, self, COSTACK_ACTIVE, co);
     /* Returns when co yields, or terminated and was released.  Last, so
      * that it can be a tail call (backend.h), but for the sanitizers'
      * arrival, empty in a normal build (sanitizer.h); co may be gone. */
@@ -791,11 +802,7 @@ COSTACK_NOINLINE void costack_enter(CostackCoroutine *co)
 static inline void yield_switch(CostackThread *t, CostackCoroutine *self,
                                 CostackCoroutine *to)
 {
-    self->caller = NULL;
-    self->state = COSTACK_SUSPENDED;
-    t->current = to;
-    if (COSTACK_UNLIKELY(self->flags & COSTACK_KEEP_FP_CONTROL))
-        fp_control_swap(self);
+    hand_over(t, self, NULL, COSTACK_SUSPENDED, to);
     costack__backend_yield(self, to);
     /* Entered again, perhaps on another thread: self->caller is the side
      * that entered (sanitizer.h). */

@@ -56,19 +56,30 @@ int costack__setjmp_prepare(CostackCoroutine *co, size_t stack_size,
         }                                                       \
     } while (0)
 
-#define costack__backend_yield(from, to)                        \
+/* Save from's context and continue to, telling it how it arrived. */
+#define COSTACK_SETJMP_LEAVE(from, to, how)                     \
     do {                                                        \
         if (!_setjmp((from)->ctx->env)) {                       \
             costack__san_depart(from, to);                      \
-            _longjmp((to)->ctx->env, COSTACK_SWITCHED);         \
+            _longjmp((to)->ctx->env, (how));                    \
         }                                                       \
     } while (0)
 
+#define costack__backend_yield(from, to)                        \
+    COSTACK_SETJMP_LEAVE(from, to, COSTACK_SWITCHED)
 #define costack__backend_exit(from, to)                         \
+    COSTACK_SETJMP_LEAVE(from, to, COSTACK_EXITED)
+
+/* The bootstraps' last act on a new stack: park co there, so that the
+ * first switch into it continues after this, and go back to the creator
+ * (whose jump buffer is the only thing of the bootstrap used here: the
+ * rest lives on the creator's stack and is gone by the first switch). */
+#define COSTACK_SETJMP_PARK(co, creator)                        \
     do {                                                        \
-        if (!_setjmp((from)->ctx->env)) {                       \
-            costack__san_depart(from, to);                      \
-            _longjmp((to)->ctx->env, COSTACK_EXITED);           \
+        costack__san_boot_arrive(co);                           \
+        if (!_setjmp((co)->ctx->env)) {                         \
+            costack__san_boot_return(co);                       \
+            _longjmp((creator), 1);                             \
         }                                                       \
     } while (0)
 
