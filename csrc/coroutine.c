@@ -746,6 +746,27 @@ static inline void enter_switch(CostackThread *t, CostackCoroutine *self,
     costack__san_arrive(self, NULL);
 }
 
+/* Whether co's handle is stale: it ended or was destroyed (a best effort
+ * without COSTACK_DEBUG: see "debug mode"). */
+static int ended(const CostackCoroutine *co)
+{
+    return co->state == COSTACK_TERMINATED || co->state == COSTACK_POOLED ||
+           co->state == COSTACK_STALE;
+}
+
+/* Abort with a message that names fn if co is NULL or its handle is
+ * stale. */
+static void check_handle(const CostackCoroutine *co, const char *fn)
+{
+    char msg[128];
+    if (co && !ended(co))
+        return;
+    snprintf(msg, sizeof(msg), "costack: %s: %s", fn,
+             co ? "the coroutine has terminated or was destroyed"
+                : "NULL coroutine");
+    costack__die(msg);
+}
+
 /* costack_enter when its one test failed: the misuse checks, each with its
  * message, and a thread's first enter. */
 static COSTACK_NOINLINE void enter_slow(CostackCoroutine *co)
@@ -753,10 +774,7 @@ static COSTACK_NOINLINE void enter_slow(CostackCoroutine *co)
     CostackThread *t = thread_here();
     CostackCoroutine *self = t->current;
 
-    if (!co)
-        costack__die("costack: costack_enter: NULL coroutine");
-    if (co->caller)
-        costack__die("Co-routine re-entered recursively");
+    check_handle(co, "costack_enter");
     switch (co->state) {
     case COSTACK_NEW:
     case COSTACK_SUSPENDED:
@@ -764,11 +782,9 @@ static COSTACK_NOINLINE void enter_slow(CostackCoroutine *co)
     case COSTACK_LEADER:
         costack__die("costack: costack_enter: a thread's leader cannot be "
                      "entered");
-    case COSTACK_ACTIVE:
+    default: /* active, the only state with a caller; ended coroutines
+              * were caught above */
         costack__die("Co-routine re-entered recursively");
-    default:
-        costack__die("costack: costack_enter: the coroutine has terminated "
-                     "or was destroyed");
     }
     if (!self->ctx && thread_ready(t) != 0)
         costack__die("costack: costack_enter: cannot set up this thread "
@@ -845,27 +861,6 @@ CostackCoroutine *costack_self(void)
 int costack_in_coroutine(void)
 {
     return thread_here()->current->state != COSTACK_LEADER;
-}
-
-/* Whether co's handle is stale: it ended or was destroyed (a best effort
- * without COSTACK_DEBUG: see "debug mode"). */
-static int ended(const CostackCoroutine *co)
-{
-    return co->state == COSTACK_TERMINATED || co->state == COSTACK_POOLED ||
-           co->state == COSTACK_STALE;
-}
-
-/* Abort with a message that names fn if co is NULL or its handle is
- * stale. */
-static void check_handle(const CostackCoroutine *co, const char *fn)
-{
-    char msg[128];
-    if (co && !ended(co))
-        return;
-    snprintf(msg, sizeof(msg), "costack: %s: %s", fn,
-             co ? "the coroutine has terminated or was destroyed"
-                : "NULL coroutine");
-    costack__die(msg);
 }
 
 int costack_entered(const CostackCoroutine *co)
