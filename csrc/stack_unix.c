@@ -504,12 +504,19 @@ void costack__stack_fork_unlock(void)
 
 /* ---- one mapping per stack ---------------------------------------------- */
 
+/* Kernel mappings a stack of its own takes: one where its guard is a
+ * marker, two where mprotect splits it. */
+static size_t own_maps(void)
+{
+    return mode() == MODE_SLABS ? 1 : 2;
+}
+
 /* A mapping of the stack's own, [guard][usable stack]: a guard marker where
- * markers work (one kernel mapping), mprotect otherwise (two). */
+ * markers work, mprotect otherwise. */
 static int own_map(CostackStack *st, size_t size, size_t guard)
 {
     size_t total = guard + size;
-    size_t nmaps = mode() == MODE_SLABS ? 1 : 2;
+    size_t nmaps = own_maps();
     char *p = map_stacks(total, nmaps);
     int guarded;
 
@@ -536,7 +543,7 @@ static int own_map(CostackStack *st, size_t size, size_t guard)
 
 static void own_unmap(CostackStack *st)
 {
-    unmap_stacks((char *)st->map, st->map_size, mode() == MODE_SLABS ? 1 : 2);
+    unmap_stacks((char *)st->map, st->map_size, own_maps());
 }
 
 /* ---- the interface ------------------------------------------------------ */
