@@ -122,9 +122,19 @@ enum CostackState {
     COSTACK_TERMINATED, /* entry returned; caller releases it */
     COSTACK_POOLED,     /* in a pool, waiting for reuse */
     COSTACK_LEADER,     /* a thread's own stack */
-    COSTACK_STALE       /* COSTACK_DEBUG: ended and freed, the object kept
+    COSTACK_STALE,      /* COSTACK_DEBUG: ended and freed, the object kept
                          * in quarantine so that its handle is caught */
+    COSTACK_WAITING,    /* suspended in costack_wait, not woken yet */
+    COSTACK_SCHEDULED   /* woken, not yet entered again */
 };
+
+/* A list of coroutines to run, through their run_next/run_prev links: a
+ * coroutine's woken and ready lists (coroutine.c, "waiting and waking"),
+ * or a loop's run queue.  A coroutine is on at most one, and run_list
+ * says which, so that destroying it unlinks it. */
+typedef struct CostackRunList {
+    CostackCoroutine *first, *last;
+} CostackRunList;
 
 /* A link of the registry of coroutines, for debuggers (coroutine.c has the
  * design; scripts/costack-gdb.py walks it): circular and doubly linked,
@@ -154,6 +164,22 @@ struct CostackCoroutine {
                                * state of whichever side does not run now
                                * (coroutine.c, "floating-point control") */
     int state;                /* enum CostackState */
+    /* Waiting and waking (coroutine.c). */
+    CostackDetach *detach;    /* of the current wait, NULL when none */
+    void *detach_arg;
+    CostackWakeHook *wake_hook; /* costack_set_wake_hook, NULL: default */
+    void *wake_arg;
+    CostackCoroutine *run_next, *run_prev; /* links of run_list */
+    CostackRunList *run_list; /* the run list co is on, or NULL */
+    CostackRunList woken;     /* woken by co while it runs: run when it
+                               * yields or ends, before its resumer */
+    CostackRunList ready;     /* to run on co's behalf (co is their
+                               * resumer) before co continues */
+    /* Queues and locks (lock.c): the links of the queue co waits on. */
+    CostackCoroutine *queue_next, *queue_prev;
+    CostackQueue *queue;      /* the queue co waits on, or NULL */
+    int wait_kind;            /* lock.c: what co waits for in queue */
+    unsigned int locks_held;  /* mutexes and rwlocks co holds */
     CostackLink registry;     /* from the mapping of its stack to the
                                * unmapping, pooled or not (coroutine.c) */
 #if defined(COSTACK_SANITIZED)
@@ -188,6 +214,9 @@ typedef struct CostackThread {
                                 * this thread mapped (coroutine.c) */
     int initialised;
     int holds_global_lock;
+    size_t deferred;           /* coroutines on woken and ready lists of
+                                * this thread's chain (coroutine.c) */
+    void *loop;                /* the current CostackLoop (loop.c) */
     void *altstack; /* signal stack the platform layer installed, if any */
     size_t altstack_size;
 } CostackThread;
@@ -210,5 +239,15 @@ void costack__thread_exit(CostackThread *t);
 /* Called in the child of a fork(), with the pool mutex held, on the thread
  * that forked (t): forget the threads that do not exist in the child. */
 void costack__fork_child(CostackThread *t);
+
+/* Run lists (coroutine.c): append co at the tail of l; take the first
+ * (NULL when empty); take co off whichever list it is on (none: no-op). */
+void costack__run_push(CostackRunList *l, CostackCoroutine *co);
+CostackCoroutine *costack__run_pop(CostackRunList *l);
+void costack__run_unlink(CostackCoroutine *co);
+
+/* Abort with "costack: <fn>: outside a coroutine" unless the calling
+ * thread runs a coroutine; returns it. */
+CostackCoroutine *costack__running(const char *fn);
 
 #endif /* COSTACK_INTERNAL_H */

@@ -336,6 +336,253 @@ void costack_stats(CostackStats *stats);
 /** The name of the backend compiled in: "ucontext", "sigaltstack", ... */
 const char *costack_backend_name(void);
 
+/* ==== Waiting and waking ==================================================
+ *
+ * A coroutine waits (costack_wait) until something wakes it
+ * (costack_wake).  Every primitive below (queues, mutexes, rwlocks, sleeps,
+ * fd waits) is a wait and a wake.
+ *
+ * When a woken coroutine runs
+ *   Woken from inside another coroutine, it does not run at once: it runs
+ *   when the waker next yields or terminates, before control goes back to
+ *   the waker's resumer.  Several woken coroutines run in the order they
+ *   were woken, and the coroutines each of them wakes run before the
+ *   older ones (depth-first), as QEMU's coroutines do.  Woken from outside
+ *   any coroutine, it is entered at once, before costack_wake returns.  A
+ *   coroutine that belongs to an event loop (costack_loop_spawn) is woken
+ *   through its loop instead: it runs when the loop dispatches it.  Which
+ *   of these applies is the coroutine's wake hook (costack_set_wake_hook):
+ *   none means the two rules above; a loop, or the Rust async bridge (a
+ *   task's Waker), sets its own.
+ *
+ * Who may wake whom
+ *   A coroutine's home is the loop or thread that last entered it.  A
+ *   queue, mutex or rwlock, and every coroutine that waits on it, are used
+ *   by one thread at a time: either every thread that touches them holds
+ *   the global mutex (costack_global_lock; Rust always does), or they all
+ *   belong to one loop's thread.  From any other thread the only wake
+ *   allowed is costack_loop_schedule, which enqueues and never enters.
+ *   With COSTACK_DEBUG=1 in the environment each queue, mutex and rwlock
+ *   records the thread that used it last, and a use from another thread
+ *   by a thread that does not hold the global mutex aborts.
+ *
+ * Misuse
+ *   Waking a coroutine that does not wait, or waking it a second time
+ *   before it ran, aborts ("costack: costack_wake: ...").  costack_enter
+ *   on a coroutine that waits aborts too: only its wake resumes it.
+ *   costack_destroy of a waiting (or woken, not yet run) coroutine first
+ *   takes it off whatever it waits on.  A coroutine that terminates, or is
+ *   destroyed, while it holds a mutex or rwlock aborts with the number of
+ *   locks it held.
+ */
+
+/** Called when a wait ends (woken, timed out by its loop, or the waiter
+ *  destroyed), before anything else happens to co: take co off whatever
+ *  it waits on.  Must not switch. */
+typedef void CostackDetach(CostackCoroutine *co, void *arg);
+
+/**
+ * Suspend the running coroutine until costack_wake(it).  detach(self,
+ * arg) is called when the wait ends (see CostackDetach; NULL for none).
+ * Aborts outside a coroutine ("costack: costack_wait: outside a
+ * coroutine").  A coroutine is woken at most once per wait.
+ */
+void costack_wait(CostackDetach *detach, void *arg);
+
+/**
+ * Wake co, which waits in costack_wait: see "When a woken coroutine
+ * runs".  Aborts if co does not wait or was woken already.
+ */
+void costack_wake(CostackCoroutine *co);
+
+/** Whether co waits in costack_wait and has not been woken. */
+int costack_waiting(const CostackCoroutine *co);
+
+/** A wake hook: called by costack_wake(co), after co's wait was detached,
+ *  instead of the default (defer or enter).  It must see to it that co is
+ *  entered later with costack_enter, on co's home thread. */
+typedef void CostackWakeHook(CostackCoroutine *co, void *arg);
+
+/** Give co a wake hook (NULL: the default).  Kept until co terminates or
+ *  is destroyed, or the hook is changed. */
+void costack_set_wake_hook(CostackCoroutine *co, CostackWakeHook *hook,
+                           void *arg);
+
+/* ---- Queues ---------------------------------------------------------------
+ * A FIFO of waiting coroutines (QEMU's CoQueue).  A plain struct: embed it
+ * or declare it anywhere, initialise it with COSTACK_QUEUE_INIT or
+ * costack_queue_init.  Its fields are private. */
+typedef struct CostackQueue {
+    CostackCoroutine *first_, *last_;
+    void *debug_thread_;
+} CostackQueue;
+#define COSTACK_QUEUE_INIT {NULL, NULL, NULL}
+
+void costack_queue_init(CostackQueue *q);
+/** Wait at the tail of q until woken.  In a coroutine only. */
+void costack_queue_wait(CostackQueue *q);
+/** Wait at the head of q (to re-queue in front of the others). */
+void costack_queue_wait_head(CostackQueue *q);
+/** Wake the first waiter of q; 1 if there was one, 0 if q was empty. */
+int costack_queue_next(CostackQueue *q);
+/** Wake every waiter of q, in order; how many. */
+size_t costack_queue_wake_all(CostackQueue *q);
+/** Whether q has no waiter. */
+int costack_queue_empty(const CostackQueue *q);
+
+/* ---- Mutexes --------------------------------------------------------------
+ * A coroutine mutex (QEMU's CoMutex): lock waits, without blocking the
+ * thread, while another coroutine holds it.  Unlock hands the mutex to the
+ * first waiter (FIFO); no coroutine can take it in between.  Not
+ * recursive.  Fields private. */
+typedef struct CostackMutex {
+    CostackCoroutine *holder_;
+    CostackQueue waiters_;
+} CostackMutex;
+#define COSTACK_MUTEX_INIT {NULL, COSTACK_QUEUE_INIT}
+
+void costack_mutex_init(CostackMutex *m);
+/** Lock m, waiting while another coroutine holds it.  In a coroutine
+ *  only; aborts if the caller holds m already. */
+void costack_mutex_lock(CostackMutex *m);
+/** Lock m if it is free: 1, else 0.  In a coroutine only. */
+int costack_mutex_trylock(CostackMutex *m);
+/** Unlock m, which the calling coroutine holds; the first waiter gets it.
+ *  Aborts if m is not locked, or another coroutine holds it. */
+void costack_mutex_unlock(CostackMutex *m);
+
+/* ---- Read-write locks -----------------------------------------------------
+ * Any number of readers, or one writer (QEMU's CoRwlock).  FIFO and fair:
+ * a reader that arrives while a writer waits waits too.  Fields private. */
+typedef struct CostackRwlock {
+    size_t readers_;          /* readers holding it */
+    CostackCoroutine *writer_; /* the writer holding it, or NULL */
+    CostackQueue waiters_;
+} CostackRwlock;
+#define COSTACK_RWLOCK_INIT {0, NULL, COSTACK_QUEUE_INIT}
+
+void costack_rwlock_init(CostackRwlock *l);
+void costack_rwlock_rdlock(CostackRwlock *l);
+void costack_rwlock_wrlock(CostackRwlock *l);
+/** A reader becomes the writer: at once if it is the only reader and no
+ *  one waits; otherwise it releases its read lock and waits as a writer
+ *  (another writer may run in between). */
+void costack_rwlock_upgrade(CostackRwlock *l);
+/** The writer becomes a reader; never waits.  Readers waiting at the head
+ *  of the queue get the lock too. */
+void costack_rwlock_downgrade(CostackRwlock *l);
+/** Release a read or write lock the calling coroutine holds. */
+void costack_rwlock_unlock(CostackRwlock *l);
+
+/* ==== Event loop ==========================================================
+ *
+ * A loop owns coroutines (tasks) and wakes them when what they wait for is
+ * ready: a timer, an fd, a queue, another thread.  Built on epoll on Linux,
+ * poll(2) on other Unix, WSAPoll (sockets only) and timers on Windows.
+ * Each thread has at most one current loop: the one it runs, or the one
+ * costack_loop_set_current chose; the waits below use the loop of the
+ * task that calls them, else the thread's current loop.  A coroutine that
+ * is not a task (created and entered by the program) may wait on a loop
+ * too: its wake then enters it from the loop's dispatch.
+ *
+ * All functions are for the loop's thread, but costack_loop_schedule and
+ * costack_loop_stop, which any thread may call.  While it sleeps in
+ * epoll/poll, a loop whose thread holds the global mutex releases it, so
+ * that other threads can run coroutines meanwhile, and takes it back
+ * before it dispatches.
+ *
+ * Nesting (Linux): costack_loop_fd is one fd that becomes readable when
+ * the loop has work, and costack_loop_timeout_ns says when its next timer
+ * is due; an outer loop (libuv, glib, libev) watches the fd, arms a timer,
+ * and calls costack_loop_run_once, which never blocks.  Where the loop is
+ * built on poll(2) or WSAPoll there is no such fd (costack_loop_fd returns
+ * -1 with ENOTSUP): the outer loop can only call costack_loop_run_once
+ * periodically.
+ */
+
+/** A socket on Windows, an fd elsewhere. */
+#if defined(_WIN32)
+typedef unsigned long long CostackFd;
+#else
+typedef int CostackFd;
+#endif
+
+typedef struct CostackLoop CostackLoop;
+/** A spawned coroutine's join handle. */
+typedef struct CostackTask CostackTask;
+/** A task's body, or a function for costack_run_in_thread. */
+typedef void *CostackTaskFn(void *arg);
+
+/** A new loop; NULL with errno (ENOMEM, EMFILE, ...). */
+CostackLoop *costack_loop_new(void);
+/** Free loop: 0, or -1 with EBUSY while tasks or waits remain. */
+int costack_loop_free(CostackLoop *loop);
+/** The calling thread's current loop, or NULL. */
+CostackLoop *costack_loop_current(void);
+/** Make loop (or NULL) the calling thread's current loop. */
+void costack_loop_set_current(CostackLoop *loop);
+
+/** Create a coroutine that runs fn(arg) as a task of loop and schedule
+ *  it (it first runs when the loop dispatches).  options as for
+ *  costack_create_with.  NULL with errno as costack_create. */
+CostackTask *costack_loop_spawn(CostackLoop *loop, CostackTaskFn *fn,
+                                void *arg, const CostackOptions *options);
+/** Wait for task to end, store what its fn returned in *result (if
+ *  result is not NULL) and free the handle.  In a coroutine: waits.
+ *  Outside: runs the task's loop until the task ended.  0, or -1 with
+ *  errno (EDEADLK: a task joining itself). */
+int costack_task_join(CostackTask *task, void **result);
+/** Free the handle without waiting; the task runs on. */
+void costack_task_detach(CostackTask *task);
+/** The task's coroutine while it exists, else NULL. */
+CostackCoroutine *costack_task_coroutine(const CostackTask *task);
+
+/** Run loop until no task is ready and nothing waits on it (timers, fds,
+ *  tasks waiting on queues or locks count as waiting), or until
+ *  costack_loop_stop.  Not from a coroutine.  0, or -1 with errno. */
+int costack_loop_run(CostackLoop *loop);
+/** Dispatch what is ready now (timers due, fds ready, scheduled tasks)
+ *  without blocking.  Returns how many coroutines it entered, or -1 with
+ *  errno. */
+int costack_loop_run_once(CostackLoop *loop);
+/** Make costack_loop_run return after its current dispatch.  Any thread. */
+void costack_loop_stop(CostackLoop *loop);
+/** Thread-safe wake (QEMU's aio_co_wake): any thread may call it for a
+ *  coroutine that waits in costack_wait; the loop's thread wakes it on
+ *  its next dispatch.  Never enters.  0, or -1 with errno (ENOMEM). */
+int costack_loop_schedule(CostackLoop *loop, CostackCoroutine *co);
+/** One fd that is readable while loop has work (Linux); -1 with ENOTSUP
+ *  elsewhere. */
+int costack_loop_fd(CostackLoop *loop);
+/** Nanoseconds until loop's next timer is due: 0 when work is ready now,
+ *  -1 when nothing is due. */
+long long costack_loop_timeout_ns(CostackLoop *loop);
+
+/** costack_wait_fd's events. */
+#define COSTACK_READABLE 1
+#define COSTACK_WRITABLE 2
+
+/** In a coroutine: sleep ns nanoseconds (timers of the loop). */
+void costack_sleep_ns(long long ns);
+/** In a coroutine: let the loop's other ready tasks run first. */
+void costack_loop_yield(void);
+/** In a coroutine: wait until fd is ready for events (COSTACK_READABLE,
+ *  COSTACK_WRITABLE, or both), or timeout_ns passed (negative: no
+ *  timeout).  The ready events (> 0), 0 on timeout, or -1 with errno
+ *  (EBADF: fd is invalid, or was closed with costack_loop_close_fd while
+ *  waited on).  A plain close() of an fd a coroutine waits on is undefined
+ *  (epoll forgets it silently): close it with costack_loop_close_fd. */
+int costack_wait_fd(CostackFd fd, int events, long long timeout_ns);
+/** Close fd, waking its waiters with EBADF.  0, or -1 with errno. */
+int costack_loop_close_fd(CostackLoop *loop, CostackFd fd);
+/** In a coroutine: wait on q as costack_queue_wait, at most timeout_ns
+ *  (negative: no timeout).  1 if woken, 0 if it timed out. */
+int costack_queue_wait_timeout(CostackQueue *q, long long timeout_ns);
+/** In a coroutine: run fn(arg) on one of the loop's worker threads (as
+ *  many as CPUs, started on first use) and wait for it; *result gets what
+ *  fn returned.  fn must not use costack.  0, or -1 with errno. */
+int costack_run_in_thread(CostackTaskFn *fn, void *arg, void **result);
+
 #ifdef __cplusplus
 }
 #endif

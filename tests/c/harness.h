@@ -136,7 +136,25 @@ const char *harness_signal_name(int sig);
 void harness_child_setup(void);
 #endif
 
-/* ---- the cases (defined in cases_*.c, listed in suite.c) ------------- */
+/* ---- the cases -----------------------------------------------------------
+ * A case, and a child payload (run by harness_run_child; its return value
+ * is the child's exit status).  suite.c lists the cases of the files
+ * declared below; the area files cases_wait.c, cases_lock.c and
+ * cases_loop.c each have their own tables, ending with {NULL, NULL}. */
+typedef struct HarnessCase {
+    const char *name;
+    void (*fn)(void);
+} HarnessCase;
+typedef struct HarnessChild {
+    const char *name;
+    int (*fn)(void);
+} HarnessChild;
+
+extern const HarnessCase harness_cases_wait[], harness_cases_lock[],
+    harness_cases_loop[];
+extern const HarnessChild harness_children_wait[], harness_children_lock[],
+    harness_children_loop[];
+
 
 void case_backend_name(void);
 void case_lifecycle(void);

@@ -37,15 +37,8 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-typedef struct Case {
-    const char *name;
-    void (*fn)(void);
-} Case;
-
-typedef struct Child {
-    const char *name;
-    int (*fn)(void);
-} Child;
+typedef HarnessCase Case;
+typedef HarnessChild Child;
 
 static const Case cases[] = {
     {"backend_name", case_backend_name},
@@ -92,6 +85,7 @@ static const Case cases[] = {
     {"backtrace_ends", case_backtrace_ends},
     {"registers_survive_switches", case_registers_survive_switches},
     {"fp_control_state", case_fp_control_state},
+    {NULL, NULL}
 };
 
 static const Child children[] = {
@@ -128,6 +122,17 @@ static const Child children[] = {
     {"overflow_big_frame", child_overflow_big_frame},
     {"overflow_signal_frame", child_overflow_signal_frame},
 #endif
+    {NULL, NULL}
+};
+
+/* Every table of cases and of children: this file's, then one per area
+ * file (harness.h), each ending with {NULL, NULL}. */
+static const Case *const case_tables[] = {
+    cases, harness_cases_wait, harness_cases_lock, harness_cases_loop,
+};
+static const Child *const child_tables[] = {
+    children, harness_children_wait, harness_children_lock,
+    harness_children_loop,
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -413,6 +418,7 @@ TEST_NOINLINE int harness_locals_on_fake_stack(void)
 static int run_child(const char *name)
 {
     size_t i;
+    const Child *c;
 #ifdef _WIN32
     harness_child_setup(); /* the parent stops it after 120 s */
 #else
@@ -424,9 +430,10 @@ static int run_child(const char *name)
     setrlimit(RLIMIT_CORE, &no_core);
     alarm(120);
 #endif
-    for (i = 0; i < COUNT(children); i++)
-        if (strcmp(children[i].name, name) == 0)
-            return children[i].fn();
+    for (i = 0; i < COUNT(child_tables); i++)
+        for (c = child_tables[i]; c->name; c++)
+            if (strcmp(c->name, name) == 0)
+                return c->fn();
     fprintf(stderr, "suite: no child payload named %s\n", name);
     return 2;
 }
@@ -454,6 +461,7 @@ static void run_case(const Case *c)
 int main(int argc, char **argv)
 {
     size_t i;
+    const Case *c;
     int a;
 #ifndef _WIN32
     ssize_t n;
@@ -472,22 +480,26 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "--child") == 0)
         return run_child(argv[2]);
     if (argc == 2 && strcmp(argv[1], "--list") == 0) {
-        for (i = 0; i < COUNT(cases); i++)
-            printf("%s\n", cases[i].name);
+        for (i = 0; i < COUNT(case_tables); i++)
+            for (c = case_tables[i]; c->name; c++)
+                printf("%s\n", c->name);
         return 0;
     }
 
     printf("costack C suite, backend %s\n", costack_backend_name());
     if (argc == 1) {
-        for (i = 0; i < COUNT(cases); i++)
-            run_case(&cases[i]);
+        for (i = 0; i < COUNT(case_tables); i++)
+            for (c = case_tables[i]; c->name; c++)
+                run_case(c);
     } else {
         for (a = 1; a < argc; a++) {
             int found = 0;
-            for (i = 0; i < COUNT(cases); i++) {
-                if (strcmp(cases[i].name, argv[a]) == 0) {
-                    found = 1;
-                    run_case(&cases[i]);
+            for (i = 0; i < COUNT(case_tables); i++) {
+                for (c = case_tables[i]; c->name; c++) {
+                    if (strcmp(c->name, argv[a]) == 0) {
+                        found = 1;
+                        run_case(c);
+                    }
                 }
             }
             if (!found) {
