@@ -11,6 +11,8 @@ pub const COSTACK_KEEP_FP_CONTROL: u32 = 1;
 pub const COSTACK_USER_DATA_ALIGN: u32 = 16;
 pub const COSTACK_MAX_USER_SIZE: u32 = 1073741824;
 pub const COSTACK_POOLED_USER_SIZE: u32 = 1024;
+pub const COSTACK_READABLE: u32 = 1;
+pub const COSTACK_WRITABLE: u32 = 2;
 #[doc = " A coroutine.  Opaque; created by costack_create, released when its entry\n  function returns (or by costack_destroy)."]
 #[repr(C)]
 #[derive(Debug)]
@@ -47,6 +49,47 @@ pub struct CostackStats {
     #[doc = " Bytes of address space costack holds for stacks: the stacks above\n  plus slab slots that hold no stack and empty slabs kept for reuse\n  (costack_pool_set_max gives the empty slabs back).  Reserved, not\n  resident: free slots hold no memory."]
     pub stack_address_space: usize,
 }
+#[doc = " Called when a wait ends (woken, timed out by its loop, or the waiter\n  destroyed), before anything else happens to co: take co off whatever\n  it waits on.  Must not switch."]
+pub type CostackDetach =
+    ::core::option::Option<unsafe extern "C" fn(co: *mut CostackCoroutine, arg: *mut libc::c_void)>;
+#[doc = " A wake hook: called by costack_wake(co), after co's wait was detached,\n  instead of the default (defer or enter).  It must see to it that co is\n  entered later with costack_enter, on co's home thread."]
+pub type CostackWakeHook =
+    ::core::option::Option<unsafe extern "C" fn(co: *mut CostackCoroutine, arg: *mut libc::c_void)>;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct CostackQueue {
+    pub first_: *mut CostackCoroutine,
+    pub last_: *mut CostackCoroutine,
+    pub debug_thread_: *mut libc::c_void,
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct CostackMutex {
+    pub holder_: *mut CostackCoroutine,
+    pub waiters_: CostackQueue,
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct CostackRwlock {
+    pub readers_: usize,
+    pub writer_: *mut CostackCoroutine,
+    pub waiters_: CostackQueue,
+}
+pub type CostackFd = libc::c_int;
+#[repr(C)]
+#[derive(Debug)]
+pub struct CostackLoop {
+    _unused: [u8; 0],
+}
+#[doc = " A spawned coroutine's join handle."]
+#[repr(C)]
+#[derive(Debug)]
+pub struct CostackTask {
+    _unused: [u8; 0],
+}
+#[doc = " A task's body, or a function for costack_run_in_thread."]
+pub type CostackTaskFn =
+    ::core::option::Option<unsafe extern "C" fn(arg: *mut libc::c_void) -> *mut libc::c_void>;
 extern "C" {
     #[doc = " Create a coroutine that will run entry(opaque) on a new stack of the\n default size.  It does not run until costack_enter.  Any thread.\n Returns NULL with errno set when memory or mappings are exhausted\n (ENOMEM) or the system refuses (EAGAIN); never aborts for that."]
     pub fn costack_create(entry: CostackEntry, opaque: *mut libc::c_void) -> *mut CostackCoroutine;
@@ -90,4 +133,101 @@ extern "C" {
     pub fn costack_stats(stats: *mut CostackStats);
     #[doc = " The name of the backend compiled in: \"ucontext\", \"sigaltstack\", ..."]
     pub fn costack_backend_name() -> *const libc::c_char;
+    #[doc = " Suspend the running coroutine until costack_wake(it).  detach(self,\n arg) is called when the wait ends (see CostackDetach; NULL for none).\n Aborts outside a coroutine (\"costack: costack_wait: outside a\n coroutine\").  A coroutine is woken at most once per wait."]
+    pub fn costack_wait(detach: CostackDetach, arg: *mut libc::c_void);
+    #[doc = " Wake co, which waits in costack_wait: see \"When a woken coroutine\n runs\".  Aborts if co does not wait or was woken already."]
+    pub fn costack_wake(co: *mut CostackCoroutine);
+    #[doc = " Whether co waits in costack_wait and has not been woken."]
+    pub fn costack_waiting(co: *const CostackCoroutine) -> libc::c_int;
+    #[doc = " Give co a wake hook (NULL: the default).  Kept until co terminates or\n  is destroyed, or the hook is changed."]
+    pub fn costack_set_wake_hook(
+        co: *mut CostackCoroutine,
+        hook: CostackWakeHook,
+        arg: *mut libc::c_void,
+    );
+    pub fn costack_queue_init(q: *mut CostackQueue);
+    #[doc = " Wait at the tail of q until woken.  In a coroutine only."]
+    pub fn costack_queue_wait(q: *mut CostackQueue);
+    #[doc = " Wait at the head of q (to re-queue in front of the others)."]
+    pub fn costack_queue_wait_head(q: *mut CostackQueue);
+    #[doc = " Wake the first waiter of q; 1 if there was one, 0 if q was empty."]
+    pub fn costack_queue_next(q: *mut CostackQueue) -> libc::c_int;
+    #[doc = " Wake every waiter of q, in order; how many."]
+    pub fn costack_queue_wake_all(q: *mut CostackQueue) -> usize;
+    #[doc = " Whether q has no waiter."]
+    pub fn costack_queue_empty(q: *const CostackQueue) -> libc::c_int;
+    pub fn costack_mutex_init(m: *mut CostackMutex);
+    #[doc = " Lock m, waiting while another coroutine holds it.  In a coroutine\n  only; aborts if the caller holds m already."]
+    pub fn costack_mutex_lock(m: *mut CostackMutex);
+    #[doc = " Lock m if it is free: 1, else 0.  In a coroutine only."]
+    pub fn costack_mutex_trylock(m: *mut CostackMutex) -> libc::c_int;
+    #[doc = " Unlock m, which the calling coroutine holds; the first waiter gets it.\n  Aborts if m is not locked, or another coroutine holds it."]
+    pub fn costack_mutex_unlock(m: *mut CostackMutex);
+    pub fn costack_rwlock_init(l: *mut CostackRwlock);
+    pub fn costack_rwlock_rdlock(l: *mut CostackRwlock);
+    pub fn costack_rwlock_wrlock(l: *mut CostackRwlock);
+    #[doc = " A reader becomes the writer: at once if it is the only reader and no\n  one waits; otherwise it releases its read lock and waits as a writer\n  (another writer may run in between)."]
+    pub fn costack_rwlock_upgrade(l: *mut CostackRwlock);
+    #[doc = " The writer becomes a reader; never waits.  Readers waiting at the head\n  of the queue get the lock too."]
+    pub fn costack_rwlock_downgrade(l: *mut CostackRwlock);
+    #[doc = " Release a read or write lock the calling coroutine holds."]
+    pub fn costack_rwlock_unlock(l: *mut CostackRwlock);
+    #[doc = " A new loop; NULL with errno (ENOMEM, EMFILE, ...)."]
+    pub fn costack_loop_new() -> *mut CostackLoop;
+    #[doc = " Free loop: 0, or -1 with EBUSY while tasks or waits remain."]
+    pub fn costack_loop_free(loop_: *mut CostackLoop) -> libc::c_int;
+    #[doc = " The calling thread's current loop, or NULL."]
+    pub fn costack_loop_current() -> *mut CostackLoop;
+    #[doc = " Make loop (or NULL) the calling thread's current loop."]
+    pub fn costack_loop_set_current(loop_: *mut CostackLoop);
+    #[doc = " Create a coroutine that runs fn(arg) as a task of loop and schedule\n  it (it first runs when the loop dispatches).  options as for\n  costack_create_with.  NULL with errno as costack_create."]
+    pub fn costack_loop_spawn(
+        loop_: *mut CostackLoop,
+        fn_: CostackTaskFn,
+        arg: *mut libc::c_void,
+        options: *const CostackOptions,
+    ) -> *mut CostackTask;
+    #[doc = " Wait for task to end, store what its fn returned in *result (if\n  result is not NULL) and free the handle.  In a coroutine: waits.\n  Outside: runs the task's loop until the task ended.  0, or -1 with\n  errno (EDEADLK: a task joining itself)."]
+    pub fn costack_task_join(task: *mut CostackTask, result: *mut *mut libc::c_void)
+        -> libc::c_int;
+    #[doc = " Free the handle without waiting; the task runs on."]
+    pub fn costack_task_detach(task: *mut CostackTask);
+    #[doc = " The task's coroutine while it exists, else NULL."]
+    pub fn costack_task_coroutine(task: *const CostackTask) -> *mut CostackCoroutine;
+    #[doc = " Run loop until no task is ready and nothing waits on it (timers, fds,\n  tasks waiting on queues or locks count as waiting), or until\n  costack_loop_stop.  Not from a coroutine.  0, or -1 with errno."]
+    pub fn costack_loop_run(loop_: *mut CostackLoop) -> libc::c_int;
+    #[doc = " Dispatch what is ready now (timers due, fds ready, scheduled tasks)\n  without blocking.  Returns how many coroutines it entered, or -1 with\n  errno."]
+    pub fn costack_loop_run_once(loop_: *mut CostackLoop) -> libc::c_int;
+    #[doc = " Make costack_loop_run return after its current dispatch.  Any thread."]
+    pub fn costack_loop_stop(loop_: *mut CostackLoop);
+    #[doc = " Thread-safe wake (QEMU's aio_co_wake): any thread may call it for a\n  coroutine that waits in costack_wait; the loop's thread wakes it on\n  its next dispatch.  Never enters.  0, or -1 with errno (ENOMEM)."]
+    pub fn costack_loop_schedule(loop_: *mut CostackLoop, co: *mut CostackCoroutine)
+        -> libc::c_int;
+    #[doc = " One fd that is readable while loop has work (Linux); -1 with ENOTSUP\n  elsewhere."]
+    pub fn costack_loop_fd(loop_: *mut CostackLoop) -> libc::c_int;
+    #[doc = " Nanoseconds until loop's next timer is due: 0 when work is ready now,\n  -1 when nothing is due."]
+    pub fn costack_loop_timeout_ns(loop_: *mut CostackLoop) -> libc::c_longlong;
+    #[doc = " In a coroutine: sleep ns nanoseconds (timers of the loop)."]
+    pub fn costack_sleep_ns(ns: libc::c_longlong);
+    #[doc = " In a coroutine: let the loop's other ready tasks run first."]
+    pub fn costack_loop_yield();
+    #[doc = " In a coroutine: wait until fd is ready for events (COSTACK_READABLE,\n  COSTACK_WRITABLE, or both), or timeout_ns passed (negative: no\n  timeout).  The ready events (> 0), 0 on timeout, or -1 with errno\n  (EBADF: fd is invalid, or was closed with costack_loop_close_fd while\n  waited on).  A plain close() of an fd a coroutine waits on is undefined\n  (epoll forgets it silently): close it with costack_loop_close_fd."]
+    pub fn costack_wait_fd(
+        fd: CostackFd,
+        events: libc::c_int,
+        timeout_ns: libc::c_longlong,
+    ) -> libc::c_int;
+    #[doc = " Close fd, waking its waiters with EBADF.  0, or -1 with errno."]
+    pub fn costack_loop_close_fd(loop_: *mut CostackLoop, fd: CostackFd) -> libc::c_int;
+    #[doc = " In a coroutine: wait on q as costack_queue_wait, at most timeout_ns\n  (negative: no timeout).  1 if woken, 0 if it timed out."]
+    pub fn costack_queue_wait_timeout(
+        q: *mut CostackQueue,
+        timeout_ns: libc::c_longlong,
+    ) -> libc::c_int;
+    #[doc = " In a coroutine: run fn(arg) on one of the loop's worker threads (as\n  many as CPUs, started on first use) and wait for it; *result gets what\n  fn returned.  fn must not use costack.  0, or -1 with errno."]
+    pub fn costack_run_in_thread(
+        fn_: CostackTaskFn,
+        arg: *mut libc::c_void,
+        result: *mut *mut libc::c_void,
+    ) -> libc::c_int;
 }
