@@ -15,8 +15,9 @@
  *                                     costack__coroutine_main(co)
  *   costack__backend_leader(leader)   a context for a thread's own stack
  *   costack__backend_free(co)         undo either of the two
- *   costack__backend_enter(from, to)  three switches, below
+ *   costack__backend_enter(from, to)  four switches, below
  *   costack__backend_yield(from, to)
+ *   costack__backend_pass(from, r, to)
  *   costack__backend_exit(from, to)
  *
  * The switches.  from is what runs now on the calling thread (a coroutine,
@@ -25,11 +26,22 @@
  *     back, or when to terminated (to is then released already).
  *   yield(from, to): the coroutine from goes back to to, the side that
  *     entered it.  Returns when some thread enters from again.
+ *   pass(from, resumer, to): the coroutine from, entered by resumer,
+ *     leaves (as yield does) and control goes to to, a new or suspended
+ *     coroutine, which from then on runs as if resumer had entered it:
+ *     its yield goes back to resumer.  The hand-off of deferred wakes
+ *     (coroutine.c, "waiting and waking").  Returns when some thread
+ *     enters (or passes to) from again.
  *   exit(from, to): as yield, for a coroutine whose entry function
  *     returned.  On arrival, on to's stack and before to continues, the
  *     backend calls costack__coroutine_exited(from), which releases from
- *     (to the pool, or frees its stack: hence not on from's stack).
- *     Returns only if from is taken from the pool and entered again.
+ *     (to the pool, or frees its stack: hence not on from's stack).  The
+ *     arriving side may be an enter of another coroutine than from (after
+ *     a pass, from ran for the coroutine that entered another): a backend
+ *     that cannot carry from through the switch reads it from the thread's
+ *     state, costack__thread()->exited, which the core sets before the
+ *     exit switch.  Returns only if from is taken from the pool and
+ *     entered again.
  * Each is the core's last act in its function, so a backend can make it a
  * tail call that returns straight into the user's code (asm).  A backend
  * that must run code after a switch puts it inside the switch (setjmp,

@@ -251,6 +251,11 @@ static int debug_mode(void)
     return m == 2;
 }
 
+int costack__debug_mode(void)
+{
+    return debug_mode();
+}
+
 /* Keep co's object, stale, in the quarantine; free the oldest one when it
  * is full (or co itself, if the ring cannot be allocated). */
 static void quarantine_put(CostackCoroutine *co)
@@ -357,6 +362,10 @@ static void pool_put(CostackThread *t, CostackCoroutine *co)
     co->entry = NULL;
     co->opaque = NULL;
     co->user = NULL;
+    /* The rest of the waiting state is empty at every end: the wait
+     * detached, lists drained (costack__coroutine_main), no lock held. */
+    co->wake_hook = NULL;
+    co->wake_arg = NULL;
     if (co->user_cap > COSTACK_POOLED_USER_SIZE) {
         free(co->user_block);
         co->user_block = NULL;
@@ -680,6 +689,139 @@ costack_create_with(CostackEntry *entry, void *opaque,
     return co;
 }
 
+/* ---- waiting and waking -----------------------------------------------
+ *
+ * costack_wait suspends the running coroutine in COSTACK_WAITING;
+ * costack_wake detaches it from what it waits on, makes it
+ * COSTACK_SCHEDULED, and then calls its wake hook, or, by default, enters
+ * it at once (from outside any coroutine) or defers it (from inside one).
+ *
+ * Deferred wakes run as a hand-off inside yield and exit, so that enter is
+ * left as it is.  A coroutine that wakes another puts it on its own woken
+ * list.  When it yields, waits or ends, its woken list goes to the front
+ * of its resumer's ready list, and if that list is not empty, control goes
+ * to the first coroutine on it instead of to the resumer (pass_switch):
+ * that coroutine then runs as if the resumer had entered it, and when it
+ * yields in turn the same happens again, until the ready list is empty and
+ * control reaches the resumer.  So the woken run in the order they were
+ * woken, those woken by the most recent runner first (depth-first), all
+ * before the resumer continues.  A coroutine that ends with work pending
+ * parks on the resumer's enders list, at the top of
+ * costack__coroutine_main as a pooled coroutine waits, and passes control
+ * on; the coroutine that finds the ready list empty, on its way back to
+ * the resumer, releases the parked ones (it runs on another stack).
+ *
+ * Every such list belongs to the chain of coroutines the thread runs now,
+ * and is empty again before control returns to code outside any
+ * coroutine, so a count per thread (t->deferred) tells yield's fast path
+ * in one test that nothing is pending. */
+
+void costack__run_push(CostackRunList *l, CostackCoroutine *co)
+{
+    co->run_next = NULL;
+    co->run_prev = l->last;
+    if (l->last)
+        l->last->run_next = co;
+    else
+        l->first = co;
+    l->last = co;
+    co->run_list = l;
+}
+
+void costack__run_unlink(CostackCoroutine *co)
+{
+    CostackRunList *l = co->run_list;
+    if (!l)
+        return;
+    if (co->run_prev)
+        co->run_prev->run_next = co->run_next;
+    else
+        l->first = co->run_next;
+    if (co->run_next)
+        co->run_next->run_prev = co->run_prev;
+    else
+        l->last = co->run_prev;
+    co->run_next = co->run_prev = NULL;
+    co->run_list = NULL;
+}
+
+CostackCoroutine *costack__run_pop(CostackRunList *l)
+{
+    CostackCoroutine *co = l->first;
+    if (co)
+        costack__run_unlink(co);
+    return co;
+}
+
+static inline void pass_switch(CostackThread *t, CostackCoroutine *self,
+                               int state, CostackCoroutine *to,
+                               CostackCoroutine *next);
+
+/* Move src's coroutines, in order, to the front of dst. */
+static void run_splice_front(CostackRunList *dst, CostackRunList *src)
+{
+    CostackCoroutine *co;
+    if (!src->first)
+        return;
+    for (co = src->first; co; co = co->run_next)
+        co->run_list = dst;
+    src->last->run_next = dst->first;
+    if (dst->first)
+        dst->first->run_prev = src->last;
+    else
+        dst->last = src->last;
+    dst->first = src->first;
+    src->first = src->last = NULL;
+}
+
+/* self, entered by to, is about to yield, wait or end: its woken list goes
+ * to the front of to's ready list, whose first coroutine is returned (and
+ * taken off), or NULL when nothing is due. */
+static CostackCoroutine *take_ready(CostackThread *t, CostackCoroutine *self,
+                                    CostackCoroutine *to)
+{
+    CostackCoroutine *next;
+    run_splice_front(&to->ready, &self->woken);
+    next = costack__run_pop(&to->ready);
+    if (next)
+        t->deferred--;
+    return next;
+}
+
+/* The ready list of to is empty: release the coroutines parked on its
+ * enders list (they wait at the top of costack__coroutine_main, off the
+ * running stack). */
+static void release_enders(CostackThread *t, CostackCoroutine *to)
+{
+    CostackCoroutine *co;
+    while ((co = costack__run_pop(&to->enders)) != NULL) {
+        t->deferred--;
+        pool_put(t, co);
+    }
+}
+
+/* Abort: co ends (how says in what way) while it holds locks. */
+static COSTACK_NORETURN void die_holding(const CostackCoroutine *co,
+                                         const char *how)
+{
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "costack: %s while holding %u lock(s) (a mutex or rwlock "
+             "it never unlocked)",
+             how, co->locks_held);
+    costack__die(msg);
+}
+
+CostackCoroutine *costack__running(const char *fn)
+{
+    CostackCoroutine *self = costack__thread()->current;
+    char msg[128];
+    if (self->state != COSTACK_LEADER)
+        return self;
+    snprintf(msg, sizeof(msg), "costack: %s: outside a coroutine", fn);
+    costack__die(msg);
+}
+
 /* Release co, whose entry function returned: the exit switch calls this
  * on the resumer's side (backend.h), where co's stack waits at the top of
  * costack__coroutine_main, ready for reuse. */
@@ -701,11 +843,31 @@ void costack__coroutine_main(CostackCoroutine *co)
         costack__san_arrive(co, co->caller);
         co->entry(co->opaque);
 
+        if (co->locks_held)
+            die_holding(co, "a coroutine terminated");
         t = costack__thread();
         to = co->caller;
+        if (COSTACK_UNLIKELY(t->deferred)) {
+            /* Coroutines it woke, or others due before its resumer
+             * continues, run first ("waiting and waking"): it parks on
+             * its resumer's enders list, where the coroutine that empties
+             * the ready list releases it, and passes control on. */
+            CostackCoroutine *next = take_ready(t, co, to);
+            if (next) {
+                costack__run_push(&to->enders, co);
+                t->deferred++;
+                costack__san_parking(co);
+                pass_switch(t, co, COSTACK_TERMINATED, to, next);
+                /* Returns only when taken from the pool and entered
+                 * again: run the new entry. */
+                continue;
+            }
+            release_enders(t, to);
+        }
         co->caller = NULL;
         co->state = COSTACK_TERMINATED;
         t->current = to;
+        t->exited = co;
         if (co->flags & COSTACK_KEEP_FP_CONTROL)
             fp_control_swap(co); /* the caller's back */
         costack__san_parking(co);
@@ -729,6 +891,19 @@ static inline void hand_over(CostackThread *t, CostackCoroutine *co,
     t->current = current;
     if (COSTACK_UNLIKELY(co->flags & COSTACK_KEEP_FP_CONTROL))
         fp_control_swap(co);
+}
+
+/* The hand-off of "waiting and waking": self, entered by to, leaves
+ * (suspended, waiting or ended: state) and next, new or suspended, runs
+ * as if to had entered it. */
+static inline void pass_switch(CostackThread *t, CostackCoroutine *self,
+                               int state, CostackCoroutine *to,
+                               CostackCoroutine *next)
+{
+    hand_over(t, self, NULL, state, next);
+    hand_over(t, next, to, COSTACK_ACTIVE, next);
+    costack__backend_pass(self, to, next);
+    costack__san_arrive(self, self->caller);
 }
 
 /* The end of every enter: co becomes the current coroutine, with self (the
@@ -779,6 +954,18 @@ static COSTACK_NOINLINE void enter_slow(CostackCoroutine *co)
     case COSTACK_NEW:
     case COSTACK_SUSPENDED:
         break;
+    case COSTACK_SCHEDULED:
+        /* Woken: its wake hook's owner enters it.  The default wake keeps
+         * it on a run list until its waker yields ("waiting and
+         * waking"). */
+        if (co->run_list)
+            costack__die("costack: costack_enter: the coroutine was woken "
+                         "and is queued to run; its waker or its loop "
+                         "enters it");
+        break;
+    case COSTACK_WAITING:
+        costack__die("costack: costack_enter: the coroutine waits (on a "
+                     "queue, lock, timer or fd); only its wake resumes it");
     case COSTACK_LEADER:
         costack__die("costack: costack_enter: a thread's leader cannot be "
                      "entered");
@@ -816,26 +1003,36 @@ COSTACK_NOINLINE void costack_enter(CostackCoroutine *co)
  * coroutine, and the switch, last.  Inline in both callers below, which
  * are never inlined into others (internal.h's thread-local rule). */
 static inline void yield_switch(CostackThread *t, CostackCoroutine *self,
-                                CostackCoroutine *to)
+                                CostackCoroutine *to, int state)
 {
-    hand_over(t, self, NULL, COSTACK_SUSPENDED, to);
+    hand_over(t, self, NULL, state, to);
     costack__backend_yield(self, to);
     /* Entered again, perhaps on another thread: self->caller is the side
      * that entered (sanitizer.h). */
     costack__san_arrive(self, self->caller);
 }
 
-/* costack_yield when its one test failed: outside a coroutine, or on a
- * thread that never used costack. */
-static COSTACK_NOINLINE void yield_slow(void)
+/* Suspend the running coroutine in state (COSTACK_SUSPENDED or
+ * COSTACK_WAITING): to its caller, or to a coroutine due to run before
+ * that caller ("waiting and waking").  costack_yield when its fast path's
+ * test failed, and costack_wait. */
+static COSTACK_NOINLINE void suspend(int state)
 {
     CostackThread *t = thread_here();
     CostackCoroutine *self = t->current;
-    CostackCoroutine *to = self->caller;
+    CostackCoroutine *to = self->caller, *next;
 
     if (!to)
         costack__die("Co-routine is yielding to no one");
-    yield_switch(t, self, to);
+    if (t->deferred) {
+        next = take_ready(t, self, to);
+        if (next) {
+            pass_switch(t, self, state, to, next);
+            return;
+        }
+        release_enders(t, to);
+    }
+    yield_switch(t, self, to, state);
 }
 
 COSTACK_NOINLINE void costack_yield(void)
@@ -845,12 +1042,13 @@ COSTACK_NOINLINE void costack_yield(void)
     CostackCoroutine *to;
 
     /* One test, as in costack_enter: a running coroutine has a caller (and
-     * the thread's state is initialised: current is set). */
-    if (COSTACK_UNLIKELY(!self || !(to = self->caller))) {
-        yield_slow();
+     * the thread's state is initialised: current is set), and no woken
+     * coroutine is due before that caller ("waiting and waking"). */
+    if (COSTACK_UNLIKELY(!self || !(to = self->caller) || t->deferred)) {
+        suspend(COSTACK_SUSPENDED);
         return;
     }
-    yield_switch(t, self, to);
+    yield_switch(t, self, to, COSTACK_SUSPENDED);
 }
 
 CostackCoroutine *costack_self(void)
@@ -880,9 +1078,23 @@ void costack_destroy(CostackCoroutine *co)
          * a pooled one does, so it can be reused. */
         pool_put(t, co);
         return;
+    case COSTACK_WAITING:
+    case COSTACK_SCHEDULED:
+        /* Off whatever it waits on, or the run list it was woken to. */
+        if (co->state == COSTACK_WAITING && co->detach) {
+            CostackDetach *detach = co->detach;
+            co->detach = NULL;
+            detach(co, co->detach_arg);
+        }
+        if (co->run_list && !co->wake_hook)
+            t->deferred--; /* on a woken or ready list of this thread */
+        costack__run_unlink(co);
+        /* fall through */
     case COSTACK_SUSPENDED:
         /* Its context is somewhere in the middle of its entry function:
          * not reusable, so the stack goes. */
+        if (co->locks_held)
+            die_holding(co, "costack_destroy: a coroutine destroyed");
         co->state = COSTACK_TERMINATED;
         free_coroutine(co);
         return;
@@ -893,6 +1105,57 @@ void costack_destroy(CostackCoroutine *co)
         costack__die("costack: costack_destroy: a thread's leader cannot be "
                      "destroyed");
     }
+}
+
+void costack_wait(CostackDetach *detach, void *arg)
+{
+    CostackCoroutine *self = costack__running("costack_wait");
+    self->detach = detach;
+    self->detach_arg = arg;
+    suspend(COSTACK_WAITING);
+}
+
+void costack_wake(CostackCoroutine *co)
+{
+    CostackThread *t = costack__thread();
+    CostackCoroutine *self = t->current;
+
+    check_handle(co, "costack_wake");
+    if (co->state != COSTACK_WAITING) {
+        if (co->state == COSTACK_SCHEDULED)
+            costack__die("costack: costack_wake: the coroutine was woken "
+                         "already and has not run since (woken twice)");
+        costack__die("costack: costack_wake: the coroutine does not wait "
+                     "(it is not in costack_wait)");
+    }
+    if (co->detach) {
+        CostackDetach *detach = co->detach;
+        co->detach = NULL;
+        detach(co, co->detach_arg);
+    }
+    co->state = COSTACK_SCHEDULED;
+    if (co->wake_hook) {
+        co->wake_hook(co, co->wake_arg);
+    } else if (self->state == COSTACK_LEADER) {
+        costack_enter(co);
+    } else {
+        costack__run_push(&self->woken, co);
+        t->deferred++;
+    }
+}
+
+int costack_waiting(const CostackCoroutine *co)
+{
+    check_handle(co, "costack_waiting");
+    return co->state == COSTACK_WAITING;
+}
+
+void costack_set_wake_hook(CostackCoroutine *co, CostackWakeHook *hook,
+                           void *arg)
+{
+    check_handle(co, "costack_set_wake_hook");
+    co->wake_hook = hook;
+    co->wake_arg = arg;
 }
 
 size_t costack_stack_size(const CostackCoroutine *co)

@@ -79,7 +79,8 @@ typedef struct CostackSan {
     /* ASan: this side's fake stack (detect_stack_use_after_return) while
      * it does not run; the thread holds it while it runs. */
     void *fake_stack;
-    /* ASan: a switch to this side has started and not yet finished. */
+    /* ASan: a switch to this side has started and not yet finished (2:
+     * from a leader, 1: from a coroutine). */
     int arriving;
     /* ASan, leaders only: the stack's bounds as ASan knows them, learnt
      * when a coroutine arrives from it (a coroutine's are its stack). */
@@ -175,6 +176,8 @@ struct CostackCoroutine {
                                * yields or ends, before its resumer */
     CostackRunList ready;     /* to run on co's behalf (co is their
                                * resumer) before co continues */
+    CostackRunList enders;    /* coroutines that ran on co's behalf and
+                               * ended, parked until ready is empty */
     /* Queues and locks (lock.c): the links of the queue co waits on. */
     CostackCoroutine *queue_next, *queue_prev;
     CostackQueue *queue;      /* the queue co waits on, or NULL */
@@ -214,7 +217,10 @@ typedef struct CostackThread {
                                 * this thread mapped (coroutine.c) */
     int initialised;
     int holds_global_lock;
-    size_t deferred;           /* coroutines on woken and ready lists of
+    CostackCoroutine *exited;  /* the coroutine whose exit switch runs, for
+                                * the backends whose exit switch cannot
+                                * carry it (backend.h) */
+    size_t deferred;           /* coroutines on woken, ready and enders lists of
                                 * this thread's chain (coroutine.c) */
     void *loop;                /* the current CostackLoop (loop.c) */
     void *altstack; /* signal stack the platform layer installed, if any */
@@ -245,6 +251,9 @@ void costack__fork_child(CostackThread *t);
 void costack__run_push(CostackRunList *l, CostackCoroutine *co);
 CostackCoroutine *costack__run_pop(CostackRunList *l);
 void costack__run_unlink(CostackCoroutine *co);
+
+/* Whether COSTACK_DEBUG=1 (coroutine.c, "debug mode"). */
+int costack__debug_mode(void);
 
 /* Abort with "costack: <fn>: outside a coroutine" unless the calling
  * thread runs a coroutine; returns it. */

@@ -131,7 +131,8 @@ COSTACK_SAN_INLINE void costack__san_depart(CostackCoroutine *from,
                                             CostackCoroutine *to)
 {
 #if defined(COSTACK_ASAN)
-    to->san.arriving = 1;
+    /* 2: from is a leader, whose bounds the arrival can learn. */
+    to->san.arriving = from->state == COSTACK_LEADER ? 2 : 1;
     __sanitizer_start_switch_fiber(&from->san.fake_stack,
                                    costack__san_bottom(to),
                                    costack__san_size(to));
@@ -154,7 +155,8 @@ COSTACK_SAN_INLINE void costack__san_arrive(CostackCoroutine *self,
 #if defined(COSTACK_ASAN)
     /* No local of this function has its address taken, so that the
      * functions it is inlined into keep their frames off the fake stack. */
-    int learn = from && from->state == COSTACK_LEADER;
+    int learn = from && from->state == COSTACK_LEADER &&
+                self->san.arriving == 2;
     if (!self->san.arriving)
         return;
     self->san.arriving = 0;

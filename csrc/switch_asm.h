@@ -85,6 +85,21 @@ static inline void costack__backend_yield(CostackCoroutine *from,
     costack__asm_yield(&from->ctx);
 }
 
+/* A running coroutine's ctx holds its resumer's stack pointer, so the
+ * hand-off moves that to to (which then runs for resumer) and puts to's
+ * own where the swap loads it from; the swap saves from's. */
+static inline void costack__backend_pass(CostackCoroutine *from,
+                                         CostackCoroutine *resumer,
+                                         CostackCoroutine *to)
+{
+    CostackCtx *back = from->ctx; /* resumer's stack pointer */
+    (void)resumer;
+    from->ctx = to->ctx;
+    to->ctx = back;
+    costack__san_depart(from, to);
+    costack__asm_enter(&from->ctx);
+}
+
 static inline void costack__backend_exit(CostackCoroutine *from,
                                          CostackCoroutine *to)
 {

@@ -19,12 +19,22 @@ static inline void costack__backend_enter(CostackCoroutine *from,
 {
     costack__san_depart(from, to);
     if (costack__fibers_switch(from, to, COSTACK_SWITCHED) == COSTACK_EXITED)
-        costack__coroutine_exited(to);
+        costack__coroutine_exited(costack__thread()->exited);
 }
 
 static inline void costack__backend_yield(CostackCoroutine *from,
                                           CostackCoroutine *to)
 {
+    costack__san_depart(from, to);
+    (void)costack__fibers_switch(from, to, COSTACK_SWITCHED);
+}
+
+/* Every fiber is its own side's: the hand-off is a switch to to. */
+static inline void costack__backend_pass(CostackCoroutine *from,
+                                         CostackCoroutine *resumer,
+                                         CostackCoroutine *to)
+{
+    (void)resumer;
     costack__san_depart(from, to);
     (void)costack__fibers_switch(from, to, COSTACK_SWITCHED);
 }

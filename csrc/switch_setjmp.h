@@ -49,7 +49,7 @@ int costack__setjmp_prepare(CostackCoroutine *co, size_t stack_size,
             costack__san_depart(from, to);                      \
             _longjmp((to)->ctx->env, COSTACK_SWITCHED);         \
         case COSTACK_EXITED:                                    \
-            costack__coroutine_exited(to);                      \
+            costack__coroutine_exited(costack__thread()->exited); \
             break;                                              \
         default:                                                \
             break;                                              \
@@ -66,6 +66,9 @@ int costack__setjmp_prepare(CostackCoroutine *co, size_t stack_size,
     } while (0)
 
 #define costack__backend_yield(from, to)                        \
+    COSTACK_SETJMP_LEAVE(from, to, COSTACK_SWITCHED)
+/* Every context is its own side's: the hand-off is a jump to to. */
+#define costack__backend_pass(from, resumer, to)                \
     COSTACK_SETJMP_LEAVE(from, to, COSTACK_SWITCHED)
 #define costack__backend_exit(from, to)                         \
     COSTACK_SETJMP_LEAVE(from, to, COSTACK_EXITED)
