@@ -92,8 +92,9 @@ fi
 command -v cargo >/dev/null || { echo "compare: cargo is needed" >&2; exit 1; }
 
 if [ $quick = 1 ]; then
+    # (perf ignores a count it does not know.)
     perf_args=(--lifecycle=10000 --fresh=100 --chains=10 --depth=100
-        --yield=100000 --deep=10000)
+        --yield=100000 --deep=10000 --mutex=100000 --handoff=10000)
     crit_args=(--warm-up-time 0.05 --measurement-time 0.1 --sample-size 10)
 else
     # Short measurements: each pair is then measured seconds apart, and the
