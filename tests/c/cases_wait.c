@@ -22,7 +22,10 @@ static char steps[256];
 
 static void step(const char *s)
 {
-    strncat(steps, s, sizeof(steps) - strlen(steps) - 1);
+    size_t n = strlen(steps);
+    while (*s && n < sizeof(steps) - 1)
+        steps[n++] = *s++;
+    steps[n] = '\0';
 }
 
 /* A coroutine that logs "<name>", waits, then logs "<name>'" and ends. */
