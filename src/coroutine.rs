@@ -664,6 +664,23 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// ```
     #[inline]
     pub fn resume(&mut self, proof: &mut impl Proof, input: I) -> Step<Y, R> {
+        match self.enter(proof, Some(input)) {
+            Some(step) => step,
+            None => die(
+                "costack: a Rust coroutine switched back without suspend or return \
+                 (costack_yield called directly on it, or it waited in costack_wait, \
+                 which only a coroutine driven by a loop or as a future may do)",
+            ),
+        }
+    }
+
+    /// `resume` for the async bridge ([`crate::future`]): `input` is `None`
+    /// when the coroutine waits in `costack_wait` (it took no input there)
+    /// and was woken; the result is `None` when the coroutine went back to
+    /// `costack_wait` (or `costack_yield`) instead of suspending or
+    /// returning. A new coroutine must get an input.
+    #[inline]
+    pub(crate) fn enter(&mut self, proof: &mut impl Proof, input: Option<I>) -> Option<Step<Y, R>> {
         let _ = proof;
         let h = self.header.as_ptr();
         if self.state != State::Started {
@@ -676,13 +693,15 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // coroutine took the previous input (`Empty` now): `write` drops
         // nothing.
         unsafe {
-            ptr::write(ptr::addr_of_mut!((*h).link.input), Incoming::Value(input));
+            if let Some(input) = input {
+                ptr::write(ptr::addr_of_mut!((*h).link.input), Incoming::Value(input));
+            }
             (*h).link.resumer_panicking = std::thread::panicking();
             (*h).outcome = NonNull::from(&mut outcome);
         }
         // SAFETY: `co` is valid while not finished, and suspended or new
-        // (invariant 6); the thread holds the global mutex (`proof`,
-        // invariant 1).
+        // (invariant 6), or woken from `costack_wait` (the bridge's case);
+        // the thread holds the global mutex (`proof`, invariant 1).
         unsafe { sys::costack_enter(self.co) };
         // Back: the coroutine finished (the outcome, written through the
         // pointer in the block) or suspended (its output, in the block).
@@ -690,7 +709,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             None => {}
             Some(Ok(r)) => {
                 self.state = State::Finished;
-                return Step::Return(r);
+                return Some(Step::Return(r));
             }
             Some(Err(payload)) => {
                 self.state = State::Finished;
@@ -699,13 +718,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         }
         // SAFETY: not finished, so the block is still live (invariant 3),
         // and the coroutine is suspended, not touching it (invariant 2).
-        match unsafe { (*h).link.output.take() } {
-            Some(y) => Step::Yield(y),
-            None => die(
-                "costack: a Rust coroutine switched back without suspend or return \
-                 (costack_yield called directly on it?)",
-            ),
-        }
+        unsafe { (*h).link.output.take() }.map(Step::Yield)
     }
 
     /// What `resume` does first when the coroutine is not `Started`: panics

@@ -91,14 +91,18 @@ mod abort;
 pub mod cell;
 pub mod coroutine;
 mod errno;
+pub mod future;
 pub mod mutex;
 mod pool;
+pub mod stream;
 pub mod sys;
 
 pub use cell::{GlobalCell, Ref, RefMut};
 pub use coroutine::{in_coroutine, Builder, Coroutine, SendCoroutine, Step, Yielder};
+pub use future::{Cancelled, CoFuture, SendCoFuture, Waiter};
 pub use mutex::{lock, lock_held, try_lock, Guard, Proof};
 pub use pool::{pool_max, set_pool_max, stats, Stats};
+pub use stream::{CoStream, SendCoStream};
 
 /// The name of the switching backend compiled into the C core:
 /// `"ucontext"`, `"sigaltstack"`, ...

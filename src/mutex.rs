@@ -25,6 +25,9 @@
 use crate::abort::die;
 use crate::sys;
 use std::marker::PhantomData;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::Mutex as StdMutex;
+use std::task::Waker;
 
 /// Proof that the calling thread holds the global mutex, for as long as the
 /// proof is borrowed.
@@ -192,6 +195,54 @@ impl Drop for Guard {
         // API never does; C code that unlocks what Rust locked breaks the
         // header's contract).
         unsafe { sys::costack_global_unlock() }
+        // Tasks whose poll found the mutex taken (the async bridge) wait for
+        // this release; the fence pairs with `try_lock_or_wake`'s.
+        fence(Ordering::SeqCst);
+        if RELEASE_PENDING.load(Ordering::Relaxed) {
+            wake_released();
+        }
+    }
+}
+
+/// The wakers of tasks whose poll of a costack future found the global
+/// mutex held by another thread ([`crate::future`]): woken at the next
+/// release through a [`Guard`] (C code that unlocks with
+/// `costack_global_unlock` does not wake them).
+static RELEASE_WAITERS: StdMutex<Vec<Waker>> = StdMutex::new(Vec::new());
+/// Whether `RELEASE_WAITERS` may hold wakers; read at every guard's drop.
+static RELEASE_PENDING: AtomicBool = AtomicBool::new(false);
+
+/// [`try_lock`] for a poll, which must not block: if another thread holds
+/// the mutex, `waker` is woken when a [`Guard`] releases it, and `None`
+/// comes back. The caller checked that this thread does not hold it.
+pub(crate) fn try_lock_or_wake(waker: &Waker) -> Option<Guard> {
+    if let Some(guard) = try_lock() {
+        return Some(guard);
+    }
+    {
+        let mut waiters = RELEASE_WAITERS.lock().unwrap_or_else(|e| e.into_inner());
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
+        }
+        RELEASE_PENDING.store(true, Ordering::Relaxed);
+    }
+    // A release between the failed try and the registration saw no waiter:
+    // try again. The holder's drop fences after its unlock and reads the
+    // flag; this fence orders the flag before this try, so one of the two
+    // sees the other.
+    fence(Ordering::SeqCst);
+    try_lock()
+}
+
+#[cold]
+fn wake_released() {
+    let waiters = {
+        let mut waiters = RELEASE_WAITERS.lock().unwrap_or_else(|e| e.into_inner());
+        RELEASE_PENDING.store(false, Ordering::Relaxed);
+        std::mem::take(&mut *waiters)
+    };
+    for waker in waiters {
+        waker.wake();
     }
 }
 
