@@ -495,7 +495,7 @@ static int entry_watch(CostackLoop *loop, CostackFdEntry *e, int fresh)
 static void queue_link_tail(CostackQueue *q, CostackCoroutine *co)
 {
     co->queue = q;
-    co->wait_kind = 0;
+    co->wait_kind = 1; /* lock.c's WAIT_QUEUE: a plain queue wait */
     co->queue_next = NULL;
     co->queue_prev = q->last_;
     if (q->last_)
@@ -922,7 +922,9 @@ static void wait_detach(CostackCoroutine *co, void *arg)
         }
     }
     if (w->queue) {
-        if (co->queue == w->queue)
+        /* The queue co is on now: costack_queue_wake_all moves its
+         * waiters to a queue of its own before it wakes them. */
+        if (co->queue)
             queue_unlink(co);
         w->queue = NULL;
     }
