@@ -411,21 +411,41 @@ void costack_set_wake_hook(CostackCoroutine *co, CostackWakeHook *hook,
 /* ---- Queues ---------------------------------------------------------------
  * A FIFO of waiting coroutines (QEMU's CoQueue).  A plain struct: embed it
  * or declare it anywhere, initialise it with COSTACK_QUEUE_INIT or
- * costack_queue_init.  Its fields are private. */
+ * costack_queue_init.  Its fields are private.  An empty queue owns
+ * nothing: it can be dropped (or go out of scope) at any time; one with
+ * waiters must outlive them (or they must be destroyed first, which takes
+ * them off it).  The woken run as "When a woken coroutine runs" says.
+ *
+ *   static CostackQueue ready = COSTACK_QUEUE_INIT;
+ *   // a consumer (in a coroutine):
+ *   while (!item_available())
+ *       costack_queue_wait(&ready);
+ *   // a producer (in a coroutine, or outside any):
+ *   add_item();
+ *   costack_queue_next(&ready);
+ */
 typedef struct CostackQueue {
     CostackCoroutine *first_, *last_;
     void *debug_thread_;
 } CostackQueue;
 #define COSTACK_QUEUE_INIT {NULL, NULL, NULL}
 
+/** Make q an empty queue. */
 void costack_queue_init(CostackQueue *q);
-/** Wait at the tail of q until woken.  In a coroutine only. */
+/** Wait at the tail of q until woken (costack_queue_next, _wake_all, or
+ *  costack_wake).  In a coroutine only: aborts outside one
+ *  ("costack: costack_queue_wait: outside a coroutine"). */
 void costack_queue_wait(CostackQueue *q);
-/** Wait at the head of q (to re-queue in front of the others). */
+/** As costack_queue_wait, at the head of q: for a woken coroutine that
+ *  must wait again without losing its turn. */
 void costack_queue_wait_head(CostackQueue *q);
-/** Wake the first waiter of q; 1 if there was one, 0 if q was empty. */
+/** Wake the first waiter of q; 1 if there was one, 0 if q was empty.  In
+ *  a coroutine or outside any (then the woken one runs before this
+ *  returns). */
 int costack_queue_next(CostackQueue *q);
-/** Wake every waiter of q, in order; how many. */
+/** Wake every coroutine that waits on q now, in order; returns how many.
+ *  One that waits on q again when it runs (outside a coroutine, before
+ *  this returns) is not woken again by this call. */
 size_t costack_queue_wake_all(CostackQueue *q);
 /** Whether q has no waiter. */
 int costack_queue_empty(const CostackQueue *q);
@@ -433,19 +453,32 @@ int costack_queue_empty(const CostackQueue *q);
 /* ---- Mutexes --------------------------------------------------------------
  * A coroutine mutex (QEMU's CoMutex): lock waits, without blocking the
  * thread, while another coroutine holds it.  Unlock hands the mutex to the
- * first waiter (FIFO); no coroutine can take it in between.  Not
- * recursive.  Fields private. */
+ * first waiter (FIFO): the waiter holds it from the unlock on and runs
+ * when the unlocker yields, waits or ends (a loop's task: when its loop
+ * dispatches it), and no coroutine can take it in between.  Not
+ * recursive.  Fields private; initialise with COSTACK_MUTEX_INIT or
+ * costack_mutex_init.  A held mutex counts in its holder's locks: a
+ * coroutine that ends or is destroyed while it holds one aborts, a waiter
+ * that an unlock made the holder and that has not run yet included.
+ *
+ *   static CostackMutex log_mutex = COSTACK_MUTEX_INIT;
+ *   costack_mutex_lock(&log_mutex);
+ *   write_two_lines_that_may_yield();
+ *   costack_mutex_unlock(&log_mutex);
+ */
 typedef struct CostackMutex {
     CostackCoroutine *holder_;
     CostackQueue waiters_;
 } CostackMutex;
 #define COSTACK_MUTEX_INIT {NULL, COSTACK_QUEUE_INIT}
 
+/** Make m an unlocked mutex. */
 void costack_mutex_init(CostackMutex *m);
 /** Lock m, waiting while another coroutine holds it.  In a coroutine
  *  only; aborts if the caller holds m already. */
 void costack_mutex_lock(CostackMutex *m);
-/** Lock m if it is free: 1, else 0.  In a coroutine only. */
+/** Lock m if it is free: 1, else 0 (held by anyone, the caller included).
+ *  Never waits.  In a coroutine only. */
 int costack_mutex_trylock(CostackMutex *m);
 /** Unlock m, which the calling coroutine holds; the first waiter gets it.
  *  Aborts if m is not locked, or another coroutine holds it. */
@@ -453,7 +486,21 @@ void costack_mutex_unlock(CostackMutex *m);
 
 /* ---- Read-write locks -----------------------------------------------------
  * Any number of readers, or one writer (QEMU's CoRwlock).  FIFO and fair:
- * a reader that arrives while a writer waits waits too.  Fields private. */
+ * a reader that arrives while anyone waits (a writer, above all) waits
+ * too, so a stream of readers cannot starve a writer.  An unlock that
+ * frees the lock hands it to the head of the queue: a writer, or the run
+ * of readers at the head, all at once.  Holds count in the holder's locks
+ * as a mutex's do.  Fields private; initialise with COSTACK_RWLOCK_INIT or
+ * costack_rwlock_init.  All functions are for coroutines only.
+ *
+ *   costack_rwlock_rdlock(&table_lock);
+ *   entry = lookup(key);
+ *   if (!entry) {
+ *       costack_rwlock_upgrade(&table_lock); // may wait: look again
+ *       entry = lookup_or_insert(key);
+ *   }
+ *   costack_rwlock_unlock(&table_lock);
+ */
 typedef struct CostackRwlock {
     size_t readers_;          /* readers holding it */
     CostackCoroutine *writer_; /* the writer holding it, or NULL */
@@ -461,17 +508,29 @@ typedef struct CostackRwlock {
 } CostackRwlock;
 #define COSTACK_RWLOCK_INIT {0, NULL, COSTACK_QUEUE_INIT}
 
+/** Make l an unlocked rwlock. */
 void costack_rwlock_init(CostackRwlock *l);
+/** Take a read lock: at once if no writer holds l and nobody waits, else
+ *  wait for the turn.  Aborts if the caller holds the write lock. */
 void costack_rwlock_rdlock(CostackRwlock *l);
+/** Take the write lock: at once if l is free, else wait for the turn.
+ *  Aborts if the caller holds the write lock already. */
 void costack_rwlock_wrlock(CostackRwlock *l);
 /** A reader becomes the writer: at once if it is the only reader and no
  *  one waits; otherwise it releases its read lock and waits as a writer
- *  (another writer may run in between). */
+ *  at the tail (another writer may run in between, so what was read
+ *  must be read again).  Aborts unless the caller holds a read lock (as
+ *  far as that can be told: readers are counted, not named). */
 void costack_rwlock_upgrade(CostackRwlock *l);
 /** The writer becomes a reader; never waits.  Readers waiting at the head
- *  of the queue get the lock too. */
+ *  of the queue get the lock too.  Aborts unless the caller holds the
+ *  write lock. */
 void costack_rwlock_downgrade(CostackRwlock *l);
-/** Release a read or write lock the calling coroutine holds. */
+/** Release a read or write lock the calling coroutine holds.  Aborts if l
+ *  is not locked, if another coroutine holds its write lock, or if l has
+ *  readers and the caller holds no lock at all (a reader is not named, so
+ *  a coroutine that holds some other lock and unlocks a read lock it does
+ *  not hold is not caught). */
 void costack_rwlock_unlock(CostackRwlock *l);
 
 /* ==== Event loop ==========================================================
