@@ -8,6 +8,16 @@
  *   yield       enter + yield, one round trip
  *   qemu        the same through QEMU's API (qemu-coroutine.h)
  *   call        a plain (not inlined) function call, for scale
+ *   mutex       costack_mutex_lock + costack_mutex_unlock in a coroutine,
+ *               nobody else wanting the mutex
+ *   two calls   two plain calls of out-of-line functions (a stand-in lock
+ *               and unlock), the mutex's baseline
+ *   hand-off    two coroutines passing a mutex back and forth: each one
+ *               unlocks (handing the mutex to the other, which waits in
+ *               lock) and locks again (waiting, which lets the other run);
+ *               one pass of the mutex, against one round trip
+ *   wake+wait   the core under the hand-off: two coroutines that wake each
+ *               other (costack_wake) and wait (costack_wait), no mutex
  *   ping-pong   bare sigsetjmp(env, 0)/siglongjmp between two stacks (the
  *               second bootstrapped once with makecontext), one round trip:
  *               what a switch costs with no coroutine bookkeeping at all
@@ -31,14 +41,15 @@
  * slices, yield and ping-pong interleaved, and reports the best slice (the
  * machine is shared: the best is the one least disturbed).  Ratios at the
  * end, with their targets: round trip <= 1.2 x ping-pong, pooled lifecycle
- * <= 2 x round trip, round trip <= 2 x floor.
+ * <= 2 x round trip, round trip <= 2 x floor, uncontended mutex <= 2 x two
+ * calls, hand-off <= 2.5 x round trip.
  *
  *   perf [--quick] [--lifecycle=N] [--fresh=N] [--chains=N] [--depth=N]
- *        [--yield=N] [--deep=N] [--values]
+ *        [--yield=N] [--deep=N] [--mutex=N] [--handoff=N] [--values]
  *
  * Defaults are the issue's counts: 1M lifecycles, 10k chains of depth 1000,
- * 100M round trips, and 10M deep round trips; --quick divides them all by
- * 10.  --values adds, at the end, one line "value NAME NS" per
+ * 100M round trips, and 10M deep round trips; 100M mutex lock+unlock pairs
+ * and 20M hand-offs; --quick divides them all by 10.  --values adds, at the end, one line "value NAME NS" per
  * measurement, for benches/compare.sh.  benches/c-perf.sh
  * builds and runs it.
  */
@@ -204,6 +215,128 @@ static void run_call(unsigned long n)
     void (*f)(unsigned long *) = call_target;
     for (i = 0; i < n; i++)
         f(&call_sink);
+}
+
+/* ---- a coroutine mutex, uncontended, against two plain calls ----------- */
+
+static CostackMutex bench_mutex = COSTACK_MUTEX_INIT;
+static unsigned long mutex_count;
+
+static void mutex_entry(void *opaque)
+{
+    unsigned long i;
+    (void)opaque;
+    for (i = 0; i < mutex_count; i++) {
+        costack_mutex_lock(&bench_mutex);
+        costack_mutex_unlock(&bench_mutex);
+    }
+}
+
+/* n lock+unlock pairs in one coroutine (its create, enter and end are
+ * spread over the slice). */
+static void run_mutex(unsigned long n)
+{
+    CostackCoroutine *co = costack_create(mutex_entry, NULL);
+    if (!co)
+        die("costack_create");
+    mutex_count = n;
+    costack_enter(co);
+}
+
+/* Stand-ins for a lock and an unlock that cannot be inlined. */
+static __attribute__((noinline)) void fake_lock(unsigned long *p)
+{
+    ++*p;
+    __asm__ __volatile__("" ::: "memory");
+}
+
+static __attribute__((noinline)) void fake_unlock(unsigned long *p)
+{
+    --*p;
+    __asm__ __volatile__("" ::: "memory");
+}
+
+static unsigned long fake_word;
+
+static void run_two_calls(unsigned long n)
+{
+    unsigned long i;
+    for (i = 0; i < n; i++) {
+        fake_lock(&fake_word);
+        fake_unlock(&fake_word);
+    }
+}
+
+/* ---- a contended mutex: two coroutines hand it to each other ------------ */
+
+static unsigned long handoff_left;
+
+/* The first (opaque non-NULL) takes the mutex and yields, so that the
+ * second waits for it; from then on each pass unlocks, which hands the
+ * mutex to the other, and locks again, which waits and so lets the other
+ * run.  The last pass ends both. */
+static void handoff_entry(void *opaque)
+{
+    costack_mutex_lock(&bench_mutex);
+    if (opaque)
+        costack_yield();
+    while (handoff_left) {
+        handoff_left--;
+        costack_mutex_unlock(&bench_mutex);
+        costack_mutex_lock(&bench_mutex);
+    }
+    costack_mutex_unlock(&bench_mutex);
+}
+
+static void run_handoff(unsigned long n)
+{
+    CostackCoroutine *a = costack_create(handoff_entry, &handoff_left);
+    CostackCoroutine *b = costack_create(handoff_entry, NULL);
+    if (!a || !b)
+        die("costack_create");
+    handoff_left = n;
+    costack_enter(a); /* a holds the mutex */
+    costack_enter(b); /* b waits for it */
+    costack_enter(a); /* the passes, until both end */
+    if (handoff_left) {
+        fprintf(stderr, "perf: the hand-off went wrong\n");
+        exit(1);
+    }
+}
+
+/* ---- the core under the hand-off: wake the other, wait --------------------- */
+
+static CostackCoroutine *ww_co[2];
+static unsigned long ww_left;
+static int ww_ended;
+
+/* Coroutine i waits for its first wake, then wakes the other one and
+ * waits, until the count runs out; the first to see it end wakes the
+ * other one a last time. */
+static void ww_entry(void *opaque)
+{
+    CostackCoroutine *other = ww_co[opaque ? 1 : 0];
+    costack_wait(NULL, NULL);
+    while (ww_left) {
+        ww_left--;
+        costack_wake(other);
+        costack_wait(NULL, NULL);
+    }
+    if (!ww_ended++)
+        costack_wake(other);
+}
+
+static void run_wake_wait(unsigned long n)
+{
+    ww_co[0] = costack_create(ww_entry, &ww_left); /* wakes [1] */
+    ww_co[1] = costack_create(ww_entry, NULL);     /* wakes [0] */
+    if (!ww_co[0] || !ww_co[1])
+        die("costack_create");
+    ww_left = n;
+    ww_ended = 0;
+    costack_enter(ww_co[0]);
+    costack_enter(ww_co[1]);
+    costack_wake(ww_co[0]); /* from outside: runs them to the end */
 }
 
 /* ---- bare ping-pong: sigsetjmp(env, 0)/siglongjmp between two stacks ---- */
@@ -557,8 +690,10 @@ static unsigned long opt(const char *arg, const char *name, unsigned long v)
 int main(int argc, char **argv)
 {
     unsigned long lifecycles = 1000000, fresh = 20000, chains = 10000,
-                  depth = 1000, yields = 100000000, deeps = 10000000;
+                  depth = 1000, yields = 100000000, deeps = 10000000,
+                  mutexes = 100000000, handoffs = 20000000;
     double t_life, t_fresh, t_nest, t_yield = 0, t_call, t_pp = 0;
+    double t_mutex = 0, t_calls2 = 0, t_handoff = 0, t_ww = 0;
     double t_floor = 0, t_deep[3], t_qemu = 0;
     int i, r, values = 0;
 
@@ -569,6 +704,8 @@ int main(int argc, char **argv)
             chains /= 10;
             yields /= 10;
             deeps /= 10;
+            mutexes /= 10;
+            handoffs /= 10;
             continue;
         }
         if (strcmp(argv[i], "--values") == 0) {
@@ -581,11 +718,14 @@ int main(int argc, char **argv)
         depth = opt(argv[i], "--depth", depth);
         yields = opt(argv[i], "--yield", yields);
         deeps = opt(argv[i], "--deep", deeps);
+        mutexes = opt(argv[i], "--mutex", mutexes);
+        handoffs = opt(argv[i], "--handoff", handoffs);
     }
-    if (!lifecycles || !fresh || !chains || !depth || !yields || !deeps) {
+    if (!lifecycles || !fresh || !chains || !depth || !yields || !deeps ||
+        !mutexes || !handoffs) {
         fprintf(stderr, "usage: perf [--quick] [--lifecycle=N] [--fresh=N] "
                         "[--chains=N] [--depth=N] [--yield=N] "
-                        "[--deep=N]\n");
+                        "[--deep=N] [--mutex=N] [--handoff=N]\n");
         return 2;
     }
 
@@ -672,6 +812,48 @@ int main(int argc, char **argv)
     printf("call       %11lu x function call      %8.2f ns\n", yields,
            t_call);
 
+    /* The mutex and its two calls, slice by slice in turn; then the
+     * hand-off, against the round trip measured above. */
+    run_mutex(1000);
+    run_two_calls(1000);
+    run_handoff(1000);
+    run_wake_wait(1000);
+    for (r = 0; r < ROUNDS; r++) {
+        unsigned long slice = mutexes / ROUNDS ? mutexes / ROUNDS : 1;
+        double t0 = now_ns(), m, c;
+        run_mutex(slice);
+        m = (now_ns() - t0) / (double)slice;
+        t0 = now_ns();
+        run_two_calls(slice);
+        c = (now_ns() - t0) / (double)slice;
+        if (r == 0 || m < t_mutex)
+            t_mutex = m;
+        if (r == 0 || c < t_calls2)
+            t_calls2 = c;
+    }
+    for (r = 0; r < ROUNDS; r++) {
+        unsigned long slice = handoffs / ROUNDS ? handoffs / ROUNDS : 1;
+        double t0 = now_ns(), h, w;
+        run_handoff(slice);
+        h = (now_ns() - t0) / (double)slice;
+        t0 = now_ns();
+        run_wake_wait(slice);
+        w = (now_ns() - t0) / (double)slice;
+        if (r == 0 || h < t_handoff)
+            t_handoff = h;
+        if (r == 0 || w < t_ww)
+            t_ww = w;
+    }
+    printf("mutex      %11lu x lock+unlock, free  %8.2f ns\n", mutexes,
+           t_mutex);
+    printf("two calls  %11lu x two plain calls    %8.2f ns\n", mutexes,
+           t_calls2);
+    printf("hand-off   %11lu x mutex passed between two coroutines %.1f ns\n",
+           handoffs, t_handoff);
+    printf("wake+wait  %11lu x the same, bare costack_wake + costack_wait "
+           "%.1f ns\n",
+           handoffs, t_ww);
+
     deep_co = costack_create(deep_entry, NULL);
     if (!deep_co)
         die("costack_create");
@@ -704,6 +886,11 @@ int main(int argc, char **argv)
     printf("  fresh lifecycle / pooled        %5.1f\n", t_fresh / t_life);
     printf("  round trip / function call      %5.1f\n", t_yield / t_call);
     printf("  QEMU API / round trip           %5.2f\n", t_qemu / t_yield);
+    printf("  mutex lock+unlock / two calls   %5.2f  [<= 2]\n",
+           t_mutex / t_calls2);
+    printf("  mutex hand-off / round trip     %5.2f  [<= 2.5]\n",
+           t_handoff / t_yield);
+    printf("  bare wake+wait / round trip     %5.2f\n", t_ww / t_yield);
     printf("  deep round trip - calls         %5.1f ns (tight loop %.1f ns)\n",
            t_deep[DEEP_COSTACK] - t_deep[DEEP_CALLS], t_yield);
 #ifdef HAVE_FLOOR
@@ -716,9 +903,12 @@ int main(int argc, char **argv)
         printf("\nvalue lifecycle %.3f\nvalue fresh %.3f\nvalue nesting %.3f\n"
                "value yield %.3f\nvalue qemu %.3f\nvalue pingpong %.3f\n"
                "value floor %.3f\nvalue call %.3f\nvalue deep %.3f\n"
-               "value deep_floor %.3f\nvalue deep_calls %.3f\n",
+               "value deep_floor %.3f\nvalue deep_calls %.3f\n"
+               "value mutex %.3f\nvalue two_calls %.3f\nvalue handoff %.3f\n"
+               "value wake_wait %.3f\n",
                t_life, t_fresh, t_nest, t_yield, t_qemu, t_pp, t_floor, t_call,
-               t_deep[DEEP_COSTACK], t_deep[DEEP_FLOOR], t_deep[DEEP_CALLS]);
+               t_deep[DEEP_COSTACK], t_deep[DEEP_FLOOR], t_deep[DEEP_CALLS],
+               t_mutex, t_calls2, t_handoff, t_ww);
     }
     return 0;
 }
