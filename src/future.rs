@@ -250,9 +250,7 @@ impl<T, R> Driver<T, R> {
         // SAFETY: `co` is a new coroutine nobody else reaches yet; the hook
         // and its argument satisfy `wake_hook`'s contract (`shared` is
         // freed after the coroutine ends, or leaked with it).
-        unsafe {
-            sys::costack_set_wake_hook(co.as_raw(), Some(wake_hook), shared.as_ptr().cast())
-        };
+        unsafe { sys::costack_set_wake_hook(co.as_raw(), Some(wake_hook), shared.as_ptr().cast()) };
         Ok(Driver {
             co: ManuallyDrop::new(co),
             shared,
@@ -485,7 +483,7 @@ impl<T> Waiter<T> {
     }
 
     /// The task's context during the current poll.
-    fn context(&self) -> &mut Context<'static> {
+    fn context(&mut self) -> &mut Context<'static> {
         let cx = self.shared().cx.get();
         if cx.is_null() {
             die("costack: a bridged coroutine ran outside its poll");

@@ -94,7 +94,10 @@ fn block_on_runs_deep_call_chains() {
             below + w.wait(async { 1 })
         }
     }
-    assert_eq!(futures_executor::block_on(CoFuture::new(|w| depth(w, 200))), 200);
+    assert_eq!(
+        futures_executor::block_on(CoFuture::new(|w| depth(w, 200))),
+        200
+    );
 }
 
 #[test]
@@ -144,17 +147,24 @@ fn drop_while_suspended_in_wait_runs_destructors() {
     let dropped = Rc::new(Cell::new(false));
     let inner_dropped = Rc::new(Cell::new(false));
     let (d, i) = (dropped.clone(), inner_dropped.clone());
-    let mut f = Box::pin(small().build_future(move |w| {
-        let _a = SetOnDrop(d);
-        // The awaited future is on the coroutine's stack too.
-        let pending = async move {
-            let _b = SetOnDrop(i);
-            std::future::pending::<()>().await
-        };
-        w.wait(pending);
-        unreachable!();
-    }).unwrap());
-    assert!(f.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
+    let mut f = Box::pin(
+        small()
+            .build_future(move |w| {
+                let _a = SetOnDrop(d);
+                // The awaited future is on the coroutine's stack too.
+                let pending = async move {
+                    let _b = SetOnDrop(i);
+                    std::future::pending::<()>().await
+                };
+                w.wait(pending);
+                unreachable!();
+            })
+            .unwrap(),
+    );
+    assert!(f
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending());
     assert!(!dropped.get() && !inner_dropped.get());
     drop(f);
     assert!(dropped.get() && inner_dropped.get());
@@ -171,9 +181,13 @@ fn drop_cancels_try_wait_and_the_coroutine_runs_to_its_end() {
         l.borrow_mut().push(format!("{first:?}"));
         // Every later try_wait fails at once, without suspending.
         let second = w.try_wait(async { 1 });
-        l.borrow_mut().push(format!("{second:?} {}", w.is_cancelled()));
+        l.borrow_mut()
+            .push(format!("{second:?} {}", w.is_cancelled()));
     }));
-    assert!(f.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
+    assert!(f
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending());
     drop(f);
     assert_eq!(*log.borrow(), ["Err(Cancelled)", "Err(Cancelled) true"]);
 }
@@ -189,7 +203,10 @@ fn cancelled_try_wait_then_wait_unwinds_with_only_rust_frames() {
         w.wait(async {}); // cancelled: unwinds from here
         unreachable!();
     }));
-    assert!(f.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
+    assert!(f
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending());
     drop(f);
     assert!(dropped.get());
 }
@@ -199,7 +216,10 @@ fn dropping_a_new_or_finished_future_is_plain() {
     let _serial = serial();
     drop(CoFuture::new(|_| 1));
     let mut f = pin!(CoFuture::new(|_| 1));
-    assert_eq!(f.as_mut().poll(&mut Context::from_waker(Waker::noop())), Poll::Ready(1));
+    assert_eq!(
+        f.as_mut().poll(&mut Context::from_waker(Waker::noop())),
+        Poll::Ready(1)
+    );
 }
 
 #[test]
@@ -217,7 +237,10 @@ fn a_stream_interleaves_waits_and_yields() {
     let _serial = serial();
     let s = CoStream::new(|w| {
         for i in 0..5u32 {
-            let v = w.wait(PendingN { n: i as usize, v: Some(i) });
+            let v = w.wait(PendingN {
+                n: i as usize,
+                v: Some(i),
+            });
             w.yield_item(v * 10);
             if i % 2 == 0 {
                 w.wait(PendingN { n: 1, v: Some(()) });
@@ -303,7 +326,9 @@ fn wakes_from_another_thread_reach_the_task() {
             }
         }
     }
-    let slot = Arc::new(Slot { done: std::sync::Mutex::new((false, None)) });
+    let slot = Arc::new(Slot {
+        done: std::sync::Mutex::new((false, None)),
+    });
     let s2 = slot.clone();
     let t = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -340,7 +365,10 @@ fn a_late_waker_after_the_future_is_gone_is_harmless() {
         }))
     }));
     let (count, waker) = counting_waker();
-    assert!(f.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+    assert!(f
+        .as_mut()
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
     drop(f);
     let late = stash.borrow_mut().take().unwrap();
     std::thread::spawn(move || late.wake()).join().unwrap();
