@@ -159,8 +159,7 @@ static void queue_detach(CostackCoroutine *co, void *arg)
         co->queue_next->queue_prev = co->queue_prev;
     else
         q->last_ = co->queue_prev;
-    co->queue = NULL;
-    co->queue_next = co->queue_prev = NULL;
+    co->queue = NULL; /* the links are stale: linking sets them afresh */
 }
 
 /* Suspend co, already linked into a queue, until it is woken. */
