@@ -17,6 +17,9 @@
 #                                  through its locals, again without
 #                                  detect_stack_use_after_return (whose
 #                                  fake stack holds those locals)
+#   costack-libuv-nest             tests/libuv/nest.c: a libuv loop drives
+#                                  the costack loop; Linux, when
+#                                  pkg-config finds libuv
 #
 # The suite runs through cmake/CostackRunSuite.cmake, which fails the test
 # on a non-zero exit status, a line starting with FAIL, a backend line that
@@ -255,4 +258,30 @@ if(WIN32)
     add_test(NAME costack-windows-fibers COMMAND costack_fibers
         WORKING_DIRECTORY "${COSTACK_TEST_DIR}")
     set_tests_properties(costack-windows-fibers PROPERTIES TIMEOUT 1800)
+endif()
+
+# ---- the loop nested in libuv (Linux) ---------------------------------------
+# tests/libuv/nest.c: a libuv loop drives costack coroutines through
+# costack_loop_fd, costack_loop_timeout_ns and costack_loop_run_once.  Built
+# when pkg-config finds libuv (Debian: libuv1-dev; .ci/run installs it);
+# exit status 77 (skipped) where the loop has no pollable fd.
+if(CMAKE_SYSTEM_NAME STREQUAL "Linux" AND COSTACK_BUILD_SUITE)
+    find_package(PkgConfig QUIET)
+    if(PKG_CONFIG_FOUND)
+        pkg_check_modules(COSTACK_LIBUV QUIET IMPORTED_TARGET libuv)
+    endif()
+    if(COSTACK_LIBUV_FOUND)
+        add_executable(costack_libuv_nest
+            "${PROJECT_SOURCE_DIR}/tests/libuv/nest.c")
+        set_target_properties(costack_libuv_nest PROPERTIES OUTPUT_NAME nest
+            C_STANDARD 99 C_STANDARD_REQUIRED ON C_EXTENSIONS OFF)
+        costack_test_program(costack_libuv_nest)
+        target_link_libraries(costack_libuv_nest PRIVATE PkgConfig::COSTACK_LIBUV)
+        add_test(NAME costack-libuv-nest COMMAND costack_libuv_nest)
+        set_tests_properties(costack-libuv-nest PROPERTIES TIMEOUT 300
+            SKIP_RETURN_CODE 77)
+    else()
+        message(STATUS "costack: no libuv (pkg-config libuv): the libuv "
+                       "nesting test (tests/libuv/nest.c) is not built")
+    endif()
 endif()
