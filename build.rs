@@ -16,6 +16,7 @@ fn main() {
     println!("cargo:rerun-if-changed=include");
     #[cfg(feature = "bindgen")]
     bindings::generate();
+    example_c_library();
 
     if cfg!(feature = "system") {
         link_system();
@@ -186,4 +187,23 @@ mod bindings {
             .write_to_file(&out)
             .expect("costack: cannot write the generated bindings");
     }
+}
+
+/// The blocking-style C library of the async bridge's example and
+/// benchmark (`examples/c_async/`): built into `OUT_DIR` without being
+/// linked into the crate; the example and the benchmark link it by name
+/// (`#[link(name = "lineproto")]`).
+fn example_c_library() {
+    println!("cargo:rerun-if-changed=examples/c_async");
+    cc::Build::new()
+        .file("examples/c_async/lineproto.c")
+        .flag_if_supported("-std=c99")
+        .warnings(true)
+        .extra_warnings(true)
+        .cargo_metadata(false)
+        .compile("lineproto");
+    println!(
+        "cargo:rustc-link-search=native={}",
+        env::var("OUT_DIR").unwrap()
+    );
 }
