@@ -550,6 +550,30 @@ void costack_rwlock_unlock(CostackRwlock *l);
  * that other threads can run coroutines meanwhile, and takes it back
  * before it dispatches.
  *
+ * One iteration of a loop: wait for fds (blocking until the next timer is
+ * due when nothing is ready), wake the waiters of the ready fds, then
+ * those whose timers are due, then the coroutines other threads
+ * scheduled, then enter, in order, the tasks that were ready when that
+ * last step began; a task woken or yielding meanwhile runs in the next
+ * iteration, so the loop keeps polling under any load.  Timers are kept
+ * in nanoseconds and the system waits in whole milliseconds, rounded up:
+ * a timer never fires early.
+ *
+ * Fds (Linux): the loop registers an fd with epoll on its first wait and
+ * keeps it until costack_loop_close_fd (or costack_loop_free); every wait
+ * arms it once more (one system call), so an fd that no coroutine waits
+ * on may be closed with a plain close(), and its number reused, safely.
+ * Readiness is a hint, as with any poll: a read after a readable wait may
+ * still fail with EAGAIN (another reader was first); use non-blocking
+ * fds and wait again.  On Windows the fds are sockets, and nothing else
+ * can be waited on.
+ *
+ * Tasks end by returning from their function: destroying a task's
+ * coroutine (costack_task_coroutine) leaves its join waiting forever and
+ * the loop busy.  A coroutine that is not a task and waits on the loop
+ * may be destroyed: that takes it off the timer, fd, queue or worker job
+ * it waits on (a worker job that runs is waited for).
+ *
  * Nesting (Linux): costack_loop_fd is one fd that becomes readable when
  * the loop has work, and costack_loop_timeout_ns says when its next timer
  * is due; an outer loop (libuv, glib, libev) watches the fd, arms a timer,
@@ -574,7 +598,9 @@ typedef void *CostackTaskFn(void *arg);
 
 /** A new loop; NULL with errno (ENOMEM, EMFILE, ...). */
 CostackLoop *costack_loop_new(void);
-/** Free loop: 0, or -1 with EBUSY while tasks or waits remain. */
+/** Free loop, its fd registrations and its worker threads (joined): 0,
+ *  or -1 with EBUSY while it runs, or tasks, waits or scheduled wakes
+ *  remain.  NULL: 0. */
 int costack_loop_free(CostackLoop *loop);
 /** The calling thread's current loop, or NULL. */
 CostackLoop *costack_loop_current(void);
@@ -588,8 +614,11 @@ CostackTask *costack_loop_spawn(CostackLoop *loop, CostackTaskFn *fn,
                                 void *arg, const CostackOptions *options);
 /** Wait for task to end, store what its fn returned in *result (if
  *  result is not NULL) and free the handle.  In a coroutine: waits.
- *  Outside: runs the task's loop until the task ended.  0, or -1 with
- *  errno (EDEADLK: a task joining itself). */
+ *  Outside: runs the task's loop until the task ended (aborting as
+ *  costack_loop_run does).  0, or -1 with errno, the handle kept:
+ *  EDEADLK (a task joining itself), EINVAL (another coroutine joins it
+ *  already), EINTR (outside: costack_loop_stop came first), or the
+ *  loop's error.  A task's handle is joined or detached once. */
 int costack_task_join(CostackTask *task, void **result);
 /** Free the handle without waiting; the task runs on. */
 void costack_task_detach(CostackTask *task);
@@ -598,17 +627,26 @@ CostackCoroutine *costack_task_coroutine(const CostackTask *task);
 
 /** Run loop until no task is ready and nothing waits on it (timers, fds,
  *  tasks waiting on queues or locks count as waiting), or until
- *  costack_loop_stop.  Not from a coroutine.  0, or -1 with errno. */
+ *  costack_loop_stop.  Makes loop the thread's current loop meanwhile.
+ *  Aborts from a coroutine, or when the loop runs already (from inside
+ *  its own dispatch).  0, or -1 with errno when the system's wait fails. */
 int costack_loop_run(CostackLoop *loop);
 /** Dispatch what is ready now (timers due, fds ready, scheduled tasks)
- *  without blocking.  Returns how many coroutines it entered, or -1 with
- *  errno. */
+ *  without blocking: one iteration (see above).  Returns how many
+ *  coroutines it entered, or -1 with errno.  Aborts as costack_loop_run.
+ *  When tasks are left ready, costack_loop_fd stays readable. */
 int costack_loop_run_once(CostackLoop *loop);
-/** Make costack_loop_run return after its current dispatch.  Any thread. */
+/** Make costack_loop_run (or a join from outside, which then fails with
+ *  EINTR) return after its current iteration; if the loop does not run,
+ *  the next run returns at once.  Any thread. */
 void costack_loop_stop(CostackLoop *loop);
 /** Thread-safe wake (QEMU's aio_co_wake): any thread may call it for a
- *  coroutine that waits in costack_wait; the loop's thread wakes it on
- *  its next dispatch.  Never enters.  0, or -1 with errno (ENOMEM). */
+ *  coroutine that waits in costack_wait; the loop's thread wakes it
+ *  (costack_wake) on its next iteration, and the loop's poller is poked so
+ *  that a loop asleep wakes up: a wake racing with the loop going to
+ *  sleep is never lost.  Never enters.  co must still wait when the loop
+ *  wakes it, and must not be destroyed before.  0, or -1 with errno
+ *  (ENOMEM). */
 int costack_loop_schedule(CostackLoop *loop, CostackCoroutine *co);
 /** One fd that is readable while loop has work (Linux); -1 with ENOTSUP
  *  elsewhere. */
@@ -621,7 +659,10 @@ long long costack_loop_timeout_ns(CostackLoop *loop);
 #define COSTACK_READABLE 1
 #define COSTACK_WRITABLE 2
 
-/** In a coroutine: sleep ns nanoseconds (timers of the loop). */
+/** In a coroutine: sleep ns nanoseconds (timers of the loop; 0 or
+ *  negative: as costack_loop_yield).  Aborts outside a coroutine, or when
+ *  the caller is not a task and the thread has no current loop (the same
+ *  for the waits below). */
 void costack_sleep_ns(long long ns);
 /** In a coroutine: let the loop's other ready tasks run first. */
 void costack_loop_yield(void);
@@ -632,7 +673,8 @@ void costack_loop_yield(void);
  *  waited on).  A plain close() of an fd a coroutine waits on is undefined
  *  (epoll forgets it silently): close it with costack_loop_close_fd. */
 int costack_wait_fd(CostackFd fd, int events, long long timeout_ns);
-/** Close fd, waking its waiters with EBADF.  0, or -1 with errno. */
+/** Close fd (closesocket on Windows), after unregistering it, and wake its
+ *  waiters with EBADF.  What close returned: 0, or -1 with errno. */
 int costack_loop_close_fd(CostackLoop *loop, CostackFd fd);
 /** In a coroutine: wait on q as costack_queue_wait, at most timeout_ns
  *  (negative: no timeout).  1 if woken, 0 if it timed out. */

@@ -145,36 +145,41 @@ extern "C" {
         hook: CostackWakeHook,
         arg: *mut libc::c_void,
     );
+    #[doc = " Make q an empty queue."]
     pub fn costack_queue_init(q: *mut CostackQueue);
-    #[doc = " Wait at the tail of q until woken.  In a coroutine only."]
+    #[doc = " Wait at the tail of q until woken (costack_queue_next, _wake_all, or\n  costack_wake).  In a coroutine only: aborts outside one\n  (\"costack: costack_queue_wait: outside a coroutine\")."]
     pub fn costack_queue_wait(q: *mut CostackQueue);
-    #[doc = " Wait at the head of q (to re-queue in front of the others)."]
+    #[doc = " As costack_queue_wait, at the head of q: for a woken coroutine that\n  must wait again without losing its turn."]
     pub fn costack_queue_wait_head(q: *mut CostackQueue);
-    #[doc = " Wake the first waiter of q; 1 if there was one, 0 if q was empty."]
+    #[doc = " Wake the first waiter of q; 1 if there was one, 0 if q was empty.  In\n  a coroutine or outside any (then the woken one runs before this\n  returns)."]
     pub fn costack_queue_next(q: *mut CostackQueue) -> libc::c_int;
-    #[doc = " Wake every waiter of q, in order; how many."]
+    #[doc = " Wake every coroutine that waits on q now, in order; returns how many.\n  One that waits on q again when it runs (outside a coroutine, before\n  this returns) is not woken again by this call."]
     pub fn costack_queue_wake_all(q: *mut CostackQueue) -> usize;
     #[doc = " Whether q has no waiter."]
     pub fn costack_queue_empty(q: *const CostackQueue) -> libc::c_int;
+    #[doc = " Make m an unlocked mutex."]
     pub fn costack_mutex_init(m: *mut CostackMutex);
     #[doc = " Lock m, waiting while another coroutine holds it.  In a coroutine\n  only; aborts if the caller holds m already."]
     pub fn costack_mutex_lock(m: *mut CostackMutex);
-    #[doc = " Lock m if it is free: 1, else 0.  In a coroutine only."]
+    #[doc = " Lock m if it is free: 1, else 0 (held by anyone, the caller included).\n  Never waits.  In a coroutine only."]
     pub fn costack_mutex_trylock(m: *mut CostackMutex) -> libc::c_int;
     #[doc = " Unlock m, which the calling coroutine holds; the first waiter gets it.\n  Aborts if m is not locked, or another coroutine holds it."]
     pub fn costack_mutex_unlock(m: *mut CostackMutex);
+    #[doc = " Make l an unlocked rwlock."]
     pub fn costack_rwlock_init(l: *mut CostackRwlock);
+    #[doc = " Take a read lock: at once if no writer holds l and nobody waits, else\n  wait for the turn.  Aborts if the caller holds the write lock."]
     pub fn costack_rwlock_rdlock(l: *mut CostackRwlock);
+    #[doc = " Take the write lock: at once if l is free, else wait for the turn.\n  Aborts if the caller holds the write lock already."]
     pub fn costack_rwlock_wrlock(l: *mut CostackRwlock);
-    #[doc = " A reader becomes the writer: at once if it is the only reader and no\n  one waits; otherwise it releases its read lock and waits as a writer\n  (another writer may run in between)."]
+    #[doc = " A reader becomes the writer: at once if it is the only reader and no\n  one waits; otherwise it releases its read lock and waits as a writer\n  at the tail (another writer may run in between, so what was read\n  must be read again).  Aborts unless the caller holds a read lock (as\n  far as that can be told: readers are counted, not named)."]
     pub fn costack_rwlock_upgrade(l: *mut CostackRwlock);
-    #[doc = " The writer becomes a reader; never waits.  Readers waiting at the head\n  of the queue get the lock too."]
+    #[doc = " The writer becomes a reader; never waits.  Readers waiting at the head\n  of the queue get the lock too.  Aborts unless the caller holds the\n  write lock."]
     pub fn costack_rwlock_downgrade(l: *mut CostackRwlock);
-    #[doc = " Release a read or write lock the calling coroutine holds."]
+    #[doc = " Release a read or write lock the calling coroutine holds.  Aborts if l\n  is not locked, if another coroutine holds its write lock, or if l has\n  readers and the caller holds no lock at all (a reader is not named, so\n  a coroutine that holds some other lock and unlocks a read lock it does\n  not hold is not caught)."]
     pub fn costack_rwlock_unlock(l: *mut CostackRwlock);
     #[doc = " A new loop; NULL with errno (ENOMEM, EMFILE, ...)."]
     pub fn costack_loop_new() -> *mut CostackLoop;
-    #[doc = " Free loop: 0, or -1 with EBUSY while tasks or waits remain."]
+    #[doc = " Free loop, its fd registrations and its worker threads (joined): 0,\n  or -1 with EBUSY while it runs, or tasks, waits or scheduled wakes\n  remain.  NULL: 0."]
     pub fn costack_loop_free(loop_: *mut CostackLoop) -> libc::c_int;
     #[doc = " The calling thread's current loop, or NULL."]
     pub fn costack_loop_current() -> *mut CostackLoop;
@@ -187,27 +192,27 @@ extern "C" {
         arg: *mut libc::c_void,
         options: *const CostackOptions,
     ) -> *mut CostackTask;
-    #[doc = " Wait for task to end, store what its fn returned in *result (if\n  result is not NULL) and free the handle.  In a coroutine: waits.\n  Outside: runs the task's loop until the task ended.  0, or -1 with\n  errno (EDEADLK: a task joining itself)."]
+    #[doc = " Wait for task to end, store what its fn returned in *result (if\n  result is not NULL) and free the handle.  In a coroutine: waits.\n  Outside: runs the task's loop until the task ended (aborting as\n  costack_loop_run does).  0, or -1 with errno, the handle kept:\n  EDEADLK (a task joining itself), EINVAL (another coroutine joins it\n  already), EINTR (outside: costack_loop_stop came first), or the\n  loop's error.  A task's handle is joined or detached once."]
     pub fn costack_task_join(task: *mut CostackTask, result: *mut *mut libc::c_void)
         -> libc::c_int;
     #[doc = " Free the handle without waiting; the task runs on."]
     pub fn costack_task_detach(task: *mut CostackTask);
     #[doc = " The task's coroutine while it exists, else NULL."]
     pub fn costack_task_coroutine(task: *const CostackTask) -> *mut CostackCoroutine;
-    #[doc = " Run loop until no task is ready and nothing waits on it (timers, fds,\n  tasks waiting on queues or locks count as waiting), or until\n  costack_loop_stop.  Not from a coroutine.  0, or -1 with errno."]
+    #[doc = " Run loop until no task is ready and nothing waits on it (timers, fds,\n  tasks waiting on queues or locks count as waiting), or until\n  costack_loop_stop.  Makes loop the thread's current loop meanwhile.\n  Aborts from a coroutine, or when the loop runs already (from inside\n  its own dispatch).  0, or -1 with errno when the system's wait fails."]
     pub fn costack_loop_run(loop_: *mut CostackLoop) -> libc::c_int;
-    #[doc = " Dispatch what is ready now (timers due, fds ready, scheduled tasks)\n  without blocking.  Returns how many coroutines it entered, or -1 with\n  errno."]
+    #[doc = " Dispatch what is ready now (timers due, fds ready, scheduled tasks)\n  without blocking: one iteration (see above).  Returns how many\n  coroutines it entered, or -1 with errno.  Aborts as costack_loop_run.\n  When tasks are left ready, costack_loop_fd stays readable."]
     pub fn costack_loop_run_once(loop_: *mut CostackLoop) -> libc::c_int;
-    #[doc = " Make costack_loop_run return after its current dispatch.  Any thread."]
+    #[doc = " Make costack_loop_run (or a join from outside, which then fails with\n  EINTR) return after its current iteration; if the loop does not run,\n  the next run returns at once.  Any thread."]
     pub fn costack_loop_stop(loop_: *mut CostackLoop);
-    #[doc = " Thread-safe wake (QEMU's aio_co_wake): any thread may call it for a\n  coroutine that waits in costack_wait; the loop's thread wakes it on\n  its next dispatch.  Never enters.  0, or -1 with errno (ENOMEM)."]
+    #[doc = " Thread-safe wake (QEMU's aio_co_wake): any thread may call it for a\n  coroutine that waits in costack_wait; the loop's thread wakes it\n  (costack_wake) on its next iteration, and the loop's poller is poked so\n  that a loop asleep wakes up: a wake racing with the loop going to\n  sleep is never lost.  Never enters.  co must still wait when the loop\n  wakes it, and must not be destroyed before.  0, or -1 with errno\n  (ENOMEM)."]
     pub fn costack_loop_schedule(loop_: *mut CostackLoop, co: *mut CostackCoroutine)
         -> libc::c_int;
     #[doc = " One fd that is readable while loop has work (Linux); -1 with ENOTSUP\n  elsewhere."]
     pub fn costack_loop_fd(loop_: *mut CostackLoop) -> libc::c_int;
     #[doc = " Nanoseconds until loop's next timer is due: 0 when work is ready now,\n  -1 when nothing is due."]
     pub fn costack_loop_timeout_ns(loop_: *mut CostackLoop) -> libc::c_longlong;
-    #[doc = " In a coroutine: sleep ns nanoseconds (timers of the loop)."]
+    #[doc = " In a coroutine: sleep ns nanoseconds (timers of the loop; 0 or\n  negative: as costack_loop_yield).  Aborts outside a coroutine, or when\n  the caller is not a task and the thread has no current loop (the same\n  for the waits below)."]
     pub fn costack_sleep_ns(ns: libc::c_longlong);
     #[doc = " In a coroutine: let the loop's other ready tasks run first."]
     pub fn costack_loop_yield();
@@ -217,7 +222,7 @@ extern "C" {
         events: libc::c_int,
         timeout_ns: libc::c_longlong,
     ) -> libc::c_int;
-    #[doc = " Close fd, waking its waiters with EBADF.  0, or -1 with errno."]
+    #[doc = " Close fd (closesocket on Windows), after unregistering it, and wake its\n  waiters with EBADF.  What close returned: 0, or -1 with errno."]
     pub fn costack_loop_close_fd(loop_: *mut CostackLoop, fd: CostackFd) -> libc::c_int;
     #[doc = " In a coroutine: wait on q as costack_queue_wait, at most timeout_ns\n  (negative: no timeout).  1 if woken, 0 if it timed out."]
     pub fn costack_queue_wait_timeout(
