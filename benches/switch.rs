@@ -20,15 +20,81 @@
 //! every median (the lines `benches/compare.sh` reads) and the ratios (the
 //! target: `costack_rust / costack_c <= 1.2` for the round trip).
 //! `benches/compare.sh` puts these beside the C benchmarks in one table.
+//!
+//! On Linux the times are the thread's CPU time (as in `benches/perf.c`),
+//! not wall-clock time: on a shared machine, time spent waiting for the CPU
+//! while another process runs would otherwise count as the benchmark's.
 
 use costack::{sys, Coroutine, Guard, Step, Yielder};
+use criterion::measurement::WallTime;
+#[cfg(target_os = "linux")]
+use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{black_box, Criterion};
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 
 const STACK: usize = 1 << 20;
 
-fn round_trip(c: &mut Criterion) {
+/// Criterion's clock: the calling thread's CPU time, in nanoseconds.
+#[cfg(target_os = "linux")]
+struct CpuTime;
+
+#[cfg(target_os = "linux")]
+impl CpuTime {
+    fn now() -> u64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid timespec to write; the clock exists on
+        // every Linux that costack runs on.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Measurement for CpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        CpuTime::now()
+    }
+    fn end(&self, start: u64) -> u64 {
+        CpuTime::now() - start
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, value: &u64) -> f64 {
+        *value as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        // Nanoseconds, as wall-clock time is: the same units and scaling.
+        static WALL: WallTime = WallTime;
+        WALL.formatter()
+    }
+}
+
+/// The clock the benchmarks use (wall-clock time where there is no thread
+/// CPU clock).
+#[cfg(target_os = "linux")]
+type Clock = CpuTime;
+#[cfg(target_os = "linux")]
+const CLOCK: Clock = CpuTime;
+#[cfg(not(target_os = "linux"))]
+type Clock = WallTime;
+#[cfg(not(target_os = "linux"))]
+const CLOCK: Clock = WallTime;
+
+type Crit = Criterion<Clock>;
+
+fn round_trip(c: &mut Crit) {
     let mut group = c.benchmark_group("round_trip");
     let mut guard = costack::lock();
 
@@ -87,7 +153,7 @@ fn round_trip(c: &mut Criterion) {
     group.finish();
 }
 
-fn lifecycle(c: &mut Criterion) {
+fn lifecycle(c: &mut Crit) {
     let mut group = c.benchmark_group("lifecycle");
     let mut guard = costack::lock();
 
@@ -244,7 +310,7 @@ impl Leaf for CoroSuspend<'_> {
     }
 }
 
-fn deep_chain(c: &mut Criterion) {
+fn deep_chain(c: &mut Crit) {
     let mut group = c.benchmark_group("deep_chain");
     let mut guard = costack::lock();
 
@@ -356,6 +422,7 @@ fn report_ratios() {
 
 fn main() {
     let mut c = Criterion::default()
+        .with_measurement(CLOCK)
         .output_directory(&output_dir())
         .configure_from_args();
     // In `cargo test --benches` mode criterion runs each routine once and
