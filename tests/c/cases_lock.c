@@ -938,6 +938,44 @@ void case_lock_qemu_queue_rwlock(void)
     qemu_coroutine_enter(cs, NULL);
 }
 
+/* The 2011 signatures, exactly: code of that era that takes these
+ * functions' addresses compiles only if the types match.  And the types
+ * are complete: declarable by value, sizeof works. */
+typedef void QemuQueueFn(CoQueue *queue);
+typedef bool QemuQueueTest(CoQueue *queue);
+typedef void QemuMutexFn(CoMutex *mutex);
+typedef void QemuRwlockFn(CoRwlock *lock);
+
+void case_lock_qemu_signatures(void)
+{
+    QemuQueueFn *queue_fns[4] = {qemu_co_queue_init, qemu_co_queue_wait,
+                                 qemu_co_queue_wait_insert_head,
+                                 qemu_co_queue_restart_all};
+    QemuQueueTest *queue_tests[2] = {qemu_co_queue_next,
+                                     qemu_co_queue_empty};
+    QemuMutexFn *mutex_fns[3] = {qemu_co_mutex_init, qemu_co_mutex_lock,
+                                 qemu_co_mutex_unlock};
+    QemuRwlockFn *rwlock_fns[4] = {qemu_co_rwlock_init, qemu_co_rwlock_rdlock,
+                                   qemu_co_rwlock_wrlock,
+                                   qemu_co_rwlock_unlock};
+    CoQueue q;
+    CoMutex m;
+    CoRwlock l;
+    int i;
+    for (i = 0; i < 4; i++)
+        EXPECT(queue_fns[i] != NULL && rwlock_fns[i] != NULL);
+    EXPECT(queue_tests[0] != NULL && queue_tests[1] != NULL);
+    EXPECT(mutex_fns[0] != NULL && mutex_fns[2] != NULL);
+    EXPECT(sizeof(q) >= sizeof(CostackQueue));
+    EXPECT(sizeof(m) >= sizeof(CostackMutex));
+    EXPECT(sizeof(l) >= sizeof(CostackRwlock));
+    queue_fns[0](&q); /* qemu_co_queue_init */
+    EXPECT(queue_tests[1](&q));
+    EXPECT(!queue_tests[0](&q));
+    mutex_fns[0](&m);
+    rwlock_fns[0](&l);
+}
+
 /* ---- misuse: the children ------------------------------------------------------ */
 
 static CostackMutex dm = COSTACK_MUTEX_INIT;
@@ -1517,6 +1555,7 @@ const HarnessCase harness_cases_lock[] = {
     {"lock_qemu_order", case_lock_qemu_order},
     {"lock_qemu_entered", case_lock_qemu_entered},
     {"lock_qemu_queue_rwlock", case_lock_qemu_queue_rwlock},
+    {"lock_qemu_signatures", case_lock_qemu_signatures},
     {"lock_death_outside", case_lock_death_outside},
     {"lock_death_mutex", case_lock_death_mutex},
     {"lock_death_rwlock", case_lock_death_rwlock},
