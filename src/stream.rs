@@ -54,12 +54,11 @@ use std::task::{Context, Poll};
 ///         w.yield_item(i);
 ///     }
 /// }));
-/// let next = |s: &mut std::pin::Pin<Box<CoStream<i32>>>| {
-///     std::future::poll_fn(move |cx| s.as_mut().poll_next(cx))
-/// };
-/// assert_eq!(next(&mut ticks).await, Some(0));
-/// assert_eq!(next(&mut ticks).await, Some(1));
-/// assert_eq!(next(&mut ticks).await, None);
+/// let mut got = Vec::new();
+/// while let Some(v) = std::future::poll_fn(|cx| ticks.as_mut().poll_next(cx)).await {
+///     got.push(v);
+/// }
+/// assert_eq!(got, [0, 1]);
 /// # }
 /// ```
 pub struct CoStream<T> {
