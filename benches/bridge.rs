@@ -59,7 +59,7 @@ mod linux {
         // Each variant in a process of its own, so that none finds the
         // memory (or pooled stacks) of another.
         let mut results = Vec::new();
-        for variant in ["bridge", "bridge-2-workers", "threads"] {
+        for variant in ["bridge", "bridge-2-workers", "plain-tokio", "threads"] {
             let out = Command::new(std::env::current_exe().unwrap())
                 .args([
                     "--server",
@@ -83,16 +83,18 @@ mod linux {
                 .find_map(|l| l.strip_prefix("RESULT "))
                 .unwrap();
             let mut it = result.split_whitespace().map(|v| v.parse::<f64>().unwrap());
-            results.push((variant, it.next().unwrap(), it.next().unwrap()));
+            let (a, b, c) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+            results.push((variant, a, b, c));
         }
         println!();
-        let threads = results[2];
-        for &(name, per_sec, kib) in &results[..2] {
+        let threads = results[3];
+        for &(name, per_sec, kib, per_cpu) in &results[..3] {
             println!(
-                "coroutines ({name}) vs threads: {:.2}x the throughput, {:.2}x the memory per \
-                 connection",
+                "{name} vs threads: {:.2}x the throughput, {:.2}x the memory per connection, \
+                 {:.2}x the lines per server CPU-second",
                 per_sec / threads.1,
-                kib / threads.2
+                kib / threads.2,
+                per_cpu / threads.3
             );
         }
     }
@@ -107,10 +109,14 @@ mod linux {
                 "coroutines on tokio, 2 worker threads (bridge, into_send)",
                 serve_bridge_multi,
             ),
+            "plain-tokio" => (
+                "reference: plain async Rust on tokio current_thread (no coroutine, no C)",
+                serve_plain_tokio,
+            ),
             _ => ("one OS thread per connection", serve_threads),
         };
-        let (per_sec, kib) = run_variant(name, seconds, conns, start);
-        println!("RESULT {per_sec} {kib}");
+        let (per_sec, kib, per_cpu) = run_variant(name, seconds, conns, start);
+        println!("RESULT {per_sec} {kib} {per_cpu}");
         // The servers' threads still run: leave without waiting for them.
         std::process::exit(0);
     }
@@ -193,11 +199,12 @@ mod linux {
     /// Runs one variant: the server, a client process with `conns`
     /// connections for `seconds`; prints and returns (lines per second,
     /// KiB per connection).
-    fn run_variant(name: &str, seconds: f64, conns: u64, start: Start) -> (f64, f64) {
+    fn run_variant(name: &str, seconds: f64, conns: u64, start: Start) -> (f64, f64, f64) {
         let accepted = Arc::new(AtomicU64::new(0));
         let rss0 = vm_rss_kib();
         let ks0 = kernel_stack_kib();
         let addr = start(accepted.clone());
+        let cpu0 = cpu_seconds();
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--client",
@@ -221,6 +228,7 @@ mod linux {
             .read_line(&mut out)
             .unwrap();
         assert!(child.wait().unwrap().success(), "the client process failed");
+        let cpu = cpu_seconds() - cpu0;
         let mut it = out.split_whitespace().map(|v| v.parse::<f64>().unwrap());
         let (lines, elapsed) = (it.next().unwrap(), it.next().unwrap());
         let per_sec = lines / elapsed;
@@ -230,10 +238,65 @@ mod linux {
         println!("{name}: {conns} connections, {elapsed:.2} s");
         println!("  throughput:  {per_sec:.0} lines/s");
         println!(
+            "  server CPU:  {cpu:.2} s, {:.0} lines per CPU-second",
+            lines / cpu
+        );
+        println!(
             "  memory:      {:.1} KiB per connection ({rss:.1} KiB resident + {ks:.1} KiB kernel stack)",
             rss + ks
         );
-        (per_sec, rss + ks)
+        (per_sec, rss + ks, lines / cpu)
+    }
+
+    /// The user + system CPU time of this (server) process so far.
+    fn cpu_seconds() -> f64 {
+        // SAFETY: `getrusage` fills the struct it is given.
+        let u = unsafe {
+            let mut u: libc::rusage = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_SELF, &mut u);
+            u
+        };
+        let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+        t(u.ru_utime) + t(u.ru_stime)
+    }
+
+    /// A reference, not the bridge: the same protocol in plain async Rust
+    /// on tokio `current_thread` (no coroutine, no C), to tell the bridge's
+    /// cost from tokio's.
+    fn serve_plain_tokio(accepted: Arc<AtomicU64>) -> SocketAddr {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                loop {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    accepted.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(async move {
+                        let (rd, mut wr) = stream.into_split();
+                        let mut rd = tokio::io::BufReader::new(rd);
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            if rd.read_line(&mut line).await? == 0 {
+                                return Ok::<(), std::io::Error>(());
+                            }
+                            let sum: i64 = line
+                                .split_whitespace()
+                                .map(|t| t.parse::<i64>().unwrap_or(0))
+                                .sum();
+                            wr.write_all(format!("{sum}\n").as_bytes()).await?;
+                        }
+                    });
+                }
+            });
+        });
+        rx.recv().unwrap()
     }
 
     /// (a): a thread running a tokio `current_thread` runtime, one
