@@ -33,8 +33,11 @@
 //! - **Never blocking a poll.** A poll that finds the global mutex held by
 //!   another thread does not wait for it: it registers the task's waker,
 //!   woken when a [`Guard`](crate::Guard) releases the mutex, and returns
-//!   `Pending`. (C code that unlocks with `costack_global_unlock` does not
-//!   wake such tasks: hold the mutex from C only briefly, or poll again.)
+//!   `Pending`. (Only a `Guard`'s release wakes such tasks: C code that
+//!   unlocks with `costack_global_unlock`, the C core's event loop when it
+//!   sleeps included, does not, so a task that found the mutex held by a
+//!   costack `Loop` running on another thread is polled again only
+//!   at the next `Guard` release or wake of its own.)
 //!   A poll made where the thread holds the mutex already (inside another
 //!   coroutine, or under a `Guard`) resumes the coroutine at once. The
 //!   other way round is the classic deadlock: a `Guard` held across an
@@ -46,7 +49,9 @@
 //! - **Nesting.** A coroutine may [`wait`](Waiter::wait) on another
 //!   `CoFuture` (or a future that polls one): the inner coroutine runs
 //!   nested inside the outer one, with the outer task's waker. Supported,
-//!   no panic.
+//!   no panic. A plain [`Coroutine`] resumed inside has a [`Yielder`], not a
+//!   [`Waiter`], so it cannot await (a type error, not a run-time one);
+//!   make it a `CoFuture` and `wait` on it instead.
 //! - **Costack's own waits.** A coroutine driven as a future may wait on
 //!   the C core's queues, mutexes and rwlocks (`costack_wait` and all that
 //!   is built on it): its wake hook (`costack_set_wake_hook`) wakes the

@@ -255,3 +255,65 @@ fn dropping_a_future_in_a_c_wait_leaks_it_with_a_message() {
     assert!(!dropped.get(), "leaked: its destructors do not run");
     assert!(!costack::lock_held());
 }
+
+/// A `CostackMutex` shared by coroutines; used with the mutex held.
+struct CMutex(std::cell::UnsafeCell<sys::CostackMutex>);
+// SAFETY: touched only by coroutines, with the global mutex held.
+unsafe impl Sync for CMutex {}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_c_mutex_hands_over_to_a_waiting_future_through_its_waker() {
+    static M: CMutex = CMutex(std::cell::UnsafeCell::new(sys::CostackMutex {
+        holder_: ptr::null_mut(),
+        waiters_: sys::CostackQueue {
+            first_: ptr::null_mut(),
+            last_: ptr::null_mut(),
+            debug_thread_: ptr::null_mut(),
+        },
+    }));
+    static ORDER: GlobalCell<Vec<&str>> = GlobalCell::new(Vec::new());
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            let holder = tokio::task::spawn_local(Named(
+                "holder",
+                Box::pin(CoFuture::new(|w| {
+                    // SAFETY: in a coroutine, with the global mutex held.
+                    unsafe { sys::costack_mutex_lock(M.0.get()) };
+                    ORDER.borrow_mut(w).push("holder locked");
+                    // Holds the costack mutex across a tokio wait.
+                    w.wait(tokio::time::sleep(Duration::from_millis(10)));
+                    ORDER.borrow_mut(w).push("holder unlocks");
+                    // SAFETY: this coroutine holds it.
+                    unsafe { sys::costack_mutex_unlock(M.0.get()) };
+                })),
+            ));
+            let contender = tokio::task::spawn_local(Named(
+                "contender",
+                Box::pin(CoFuture::new(|w| {
+                    w.wait(tokio::time::sleep(Duration::from_millis(2)));
+                    ORDER.borrow_mut(w).push("contender locks");
+                    // SAFETY: as above; waits (costack_wait) until handed
+                    // the mutex.
+                    unsafe { sys::costack_mutex_lock(M.0.get()) };
+                    assert_eq!(POLLING.get(), "contender", "runs in its own poll");
+                    ORDER.borrow_mut(w).push("contender got it");
+                    // SAFETY: this coroutine holds it.
+                    unsafe { sys::costack_mutex_unlock(M.0.get()) };
+                })),
+            ));
+            holder.await.unwrap();
+            contender.await.unwrap();
+        })
+        .await;
+    let guard = costack::lock();
+    assert_eq!(
+        *ORDER.borrow(&guard),
+        [
+            "holder locked",
+            "contender locks",
+            "holder unlocks",
+            "contender got it"
+        ]
+    );
+}
