@@ -374,3 +374,68 @@ fn a_late_waker_after_the_future_is_gone_is_harmless() {
     std::thread::spawn(move || late.wake()).join().unwrap();
     assert_eq!(count.0.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn a_wait_inside_call_c_is_leaked_at_the_drop_not_unwound() {
+    let _serial = serial();
+    let dropped = Rc::new(Cell::new(false));
+    let d = dropped.clone();
+    let mut f = Box::pin(
+        small()
+            .build_future(move |w| {
+                let _a = SetOnDrop(d);
+                // As if C frames were below: nothing may unwind from here.
+                w.call_c(|ptr| {
+                    // SAFETY: the pointer of this very call_c.
+                    let w = unsafe { Waiter::<std::convert::Infallible>::from_raw(ptr) };
+                    w.wait(std::future::pending::<()>());
+                });
+            })
+            .unwrap(),
+    );
+    assert!(f
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending());
+    drop(f); // one `costack:` line on stderr
+    assert!(!dropped.get(), "leaked: its destructors do not run");
+    assert!(!costack::lock_held());
+}
+
+#[test]
+#[should_panic(expected = "panicked while cancelled")]
+fn a_panic_during_the_cancelled_run_resumes_in_the_drop() {
+    let _serial = serial();
+    let mut f = Box::pin(CoFuture::new(|w| {
+        if w.try_wait(std::future::pending::<()>()).is_err() {
+            panic!("panicked while cancelled");
+        }
+    }));
+    assert!(f
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending());
+    drop(f);
+}
+
+#[test]
+fn try_wait_inside_call_c_returns_cancelled_and_the_body_finishes() {
+    let _serial = serial();
+    let finished = Rc::new(Cell::new(false));
+    let fin = finished.clone();
+    let mut f = Box::pin(CoFuture::new(move |w| {
+        let r = w.call_c(|ptr| {
+            // SAFETY: the pointer of this very call_c.
+            let w = unsafe { Waiter::<std::convert::Infallible>::from_raw(ptr) };
+            w.try_wait(std::future::pending::<()>())
+        });
+        assert_eq!(r, Err(Cancelled));
+        fin.set(true);
+    }));
+    assert!(f
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending());
+    drop(f);
+    assert!(finished.get());
+}
