@@ -1016,9 +1016,8 @@ static inline void yield_switch(CostackThread *t, CostackCoroutine *self,
  * COSTACK_WAITING): to its caller, or to a coroutine due to run before
  * that caller ("waiting and waking").  costack_yield when its fast path's
  * test failed, and costack_wait. */
-static COSTACK_NOINLINE void suspend(int state)
+static inline void suspend_here(CostackThread *t, int state)
 {
-    CostackThread *t = thread_here();
     CostackCoroutine *self = t->current;
     CostackCoroutine *to = self->caller, *next;
 
@@ -1033,6 +1032,12 @@ static COSTACK_NOINLINE void suspend(int state)
         release_enders(t, to);
     }
     yield_switch(t, self, to, state);
+}
+
+/* costack_yield when its fast path's test failed. */
+static COSTACK_NOINLINE void suspend(int state)
+{
+    suspend_here(thread_here(), state);
 }
 
 COSTACK_NOINLINE void costack_yield(void)
@@ -1107,17 +1112,24 @@ void costack_destroy(CostackCoroutine *co)
     }
 }
 
-void costack_wait(CostackDetach *detach, void *arg)
+/* Never inlined, and switches last: internal.h's rule lets it read the
+ * thread state inline. */
+COSTACK_NOINLINE void costack_wait(CostackDetach *detach, void *arg)
 {
-    CostackCoroutine *self = costack__running("costack_wait");
+    CostackThread *t = thread_here();
+    CostackCoroutine *self = t->current;
+    if (COSTACK_UNLIKELY(!self->caller))
+        costack__running("costack_wait"); /* aborts outside a coroutine */
     self->detach = detach;
     self->detach_arg = arg;
-    suspend(COSTACK_WAITING);
+    suspend_here(t, COSTACK_WAITING);
 }
 
-void costack_wake(CostackCoroutine *co)
+/* Its only switch, costack_enter, is its last act: internal.h's rule lets
+ * it read the thread state inline. */
+COSTACK_NOINLINE void costack_wake(CostackCoroutine *co)
 {
-    CostackThread *t = costack__thread();
+    CostackThread *t = thread_here();
     CostackCoroutine *self = t->current;
 
     check_handle(co, "costack_wake");
