@@ -247,6 +247,7 @@ struct CostackLoop {
     size_t tasks;  /* spawned, fn not yet returned */
     size_t waits;  /* coroutines waiting on timers, fds, jobs */
     int running;   /* in costack_loop_run, _run_once or a join */
+    CostackThread *thread; /* the thread that runs it, while it runs */
     int stop;      /* costack_loop_stop (any thread) */
     /* The schedule queue. */
     LoopMutex remote_mutex;
@@ -533,6 +534,18 @@ static int notify_locked(CostackLoop *loop)
     return 1;
 }
 
+/* Make the poller return (now or at its next wait), unless it was poked
+ * and not yet drained. */
+static void loop_poke(CostackLoop *loop)
+{
+    int poke;
+    mutex_lock(&loop->remote_mutex);
+    poke = notify_locked(loop);
+    mutex_unlock(&loop->remote_mutex);
+    if (poke)
+        costack__poller_notify(loop->poller);
+}
+
 static void remote_push(CostackLoop *loop, RemoteNode *n)
 {
     int poke;
@@ -594,15 +607,10 @@ int costack_loop_schedule(CostackLoop *loop, CostackCoroutine *co)
 
 void costack_loop_stop(CostackLoop *loop)
 {
-    int poke;
     if (!loop)
         costack__die("costack: costack_loop_stop: NULL loop");
     FLAG_STORE(&loop->stop, 1);
-    mutex_lock(&loop->remote_mutex);
-    poke = notify_locked(loop);
-    mutex_unlock(&loop->remote_mutex);
-    if (poke)
-        costack__poller_notify(loop->poller);
+    loop_poke(loop);
 }
 
 /* ---- the worker pool ---------------------------------------------------------- */
@@ -766,9 +774,27 @@ static void pool_shutdown(LoopPool *p)
 
 /* ---- tasks --------------------------------------------------------------------- */
 
+static void loop_poke(CostackLoop *loop);
+
+/* A task's wake: onto the run queue.  From the loop's own run, that is
+ * all; from anywhere else (the loop's thread before it runs, or another
+ * thread that holds the global mutex, as Rust code does, while the loop
+ * sleeps without it) the loop is poked too, so that it does not sleep on
+ * with a task ready. */
 static void task_wake_hook(CostackCoroutine *co, void *arg)
 {
     CostackLoop *loop = ((CostackTask *)arg)->loop;
+    CostackThread *t = costack__thread();
+    if (t != loop->thread) {
+        if (loop->thread && !t->holds_global_lock && costack__debug_mode())
+            costack__die("costack: costack_wake: a task of a loop that "
+                         "runs on another thread, woken without the global "
+                         "mutex (from another thread, use "
+                         "costack_loop_schedule)");
+        costack__run_push(&loop->run[loop->run_cur], co);
+        loop_poke(loop);
+        return;
+    }
     costack__run_push(&loop->run[loop->run_cur], co);
 }
 
@@ -1290,12 +1316,14 @@ static void *loop_begin(CostackLoop *loop, const char *fn)
     saved = t->loop;
     t->loop = loop;
     loop->running = 1;
+    loop->thread = t;
     return saved;
 }
 
 static void loop_end(CostackLoop *loop, void *saved)
 {
     loop->running = 0;
+    loop->thread = NULL;
     costack__thread()->loop = saved;
 }
 
@@ -1327,12 +1355,7 @@ int costack_loop_run_once(CostackLoop *loop)
     if (n >= 0 && loop->run[loop->run_cur].first) {
         /* Tasks became ready during the dispatch: keep the loop's fd
          * readable, so that an outer loop comes back at once. */
-        int poke;
-        mutex_lock(&loop->remote_mutex);
-        poke = notify_locked(loop);
-        mutex_unlock(&loop->remote_mutex);
-        if (poke)
-            costack__poller_notify(loop->poller);
+        loop_poke(loop);
     }
     loop_end(loop, saved);
     return n;

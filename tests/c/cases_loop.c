@@ -1163,6 +1163,56 @@ static void case_loop_global_lock_released(void)
     free_loop(loop);
 }
 
+/* A task woken by another thread that holds the global mutex (as Rust
+ * code does) while the loop sleeps without it: the wake reaches the loop,
+ * which runs the task (a lost one would leave the guard to time out). */
+static CostackQueue gq = COSTACK_QUEUE_INIT;
+
+static void *gq_waiter(void *arg)
+{
+    (void)arg;
+    costack_queue_wait(&gq);
+    costack_queue_next(&guard_q);
+    return NULL;
+}
+
+static void *gq_thread(void *arg)
+{
+    (void)arg;
+    costack_global_lock(); /* once the loop sleeps: the waiter waits */
+    results[0] = costack_queue_next(&gq);
+    costack_global_unlock();
+    return NULL;
+}
+
+static void case_loop_wake_under_global_mutex(void)
+{
+    CostackLoop *loop = new_loop();
+    CostackTask *w, *g;
+    void *woken = NULL;
+    pthread_t th;
+    REQUIRE(loop);
+    costack_queue_init(&gq);
+    costack_queue_init(&guard_q);
+    memset(results, 0, sizeof results);
+    costack_global_lock();
+    w = costack_loop_spawn(loop, gq_waiter, NULL, NULL);
+    g = costack_loop_spawn(loop, race_guard, NULL, NULL);
+    REQUIRE(w && g);
+    costack_task_detach(w);
+    if (pthread_create(&th, NULL, gq_thread, NULL) != 0) {
+        costack_global_unlock();
+        REQUIRE(0);
+    }
+    EXPECT_EQ(costack_task_join(g, &woken), 0);
+    costack_global_unlock();
+    pthread_join(th, NULL);
+    EXPECT_EQ(results[0], 1);
+    EXPECT(woken != NULL); /* not timed out */
+    EXPECT_EQ(costack_loop_run(loop), 0);
+    free_loop(loop);
+}
+
 /* ---- nesting: the pollable fd and the next deadline ----------------------------------- */
 
 static void *schedule_from_thread(void *arg)
@@ -1308,6 +1358,7 @@ const HarnessCase harness_cases_loop[] = {
     {"loop_cross_thread_wake", case_loop_cross_thread_wake},
     {"loop_lost_wake_race", case_loop_lost_wake_race},
     {"loop_global_lock_released", case_loop_global_lock_released},
+    {"loop_wake_under_global_mutex", case_loop_wake_under_global_mutex},
     {"loop_pollable_fd", case_loop_pollable_fd},
     {"loop_death_misuse", case_loop_death_misuse},
     {NULL, NULL}
