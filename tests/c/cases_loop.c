@@ -1316,12 +1316,45 @@ static int child_loop_run_in_coroutine(void)
     return 0;
 }
 
-static void expect_loop_abort(const char *child, const char *msg, int line)
+/* COSTACK_DEBUG=1: a task woken by another thread, without the global
+ * mutex, while its loop runs. */
+static void *wake_from_thread(void *arg)
+{
+    (void)arg;
+#ifdef _WIN32
+    Sleep(20);
+#else
+    usleep(20000); /* the loop sleeps by now */
+#endif
+    costack_wake(race_target);
+    return NULL;
+}
+
+static int child_loop_wake_other_thread(void)
+{
+    CostackLoop *loop = costack_loop_new();
+    pthread_t th;
+    if (!loop || !costack_loop_spawn(loop, nest_waiter, NULL, NULL))
+        return 3;
+    costack_loop_run_once(loop); /* nest_waiter waits */
+    if (pthread_create(&th, NULL, wake_from_thread, NULL) != 0)
+        return 3;
+    costack_loop_run(loop);
+    return 0;
+}
+
+static void expect_loop_abort_env(const char *child, const char *env,
+                                  const char *msg, int line)
 {
     ChildResult r;
-    if (harness_run_child(child, NULL, NULL, &r) != 0)
+    if (harness_run_child(child, env, env ? "1" : NULL, &r) != 0)
         return;
     (void)harness_expect_death(&r, SIGABRT, msg, __FILE__, line);
+}
+
+static void expect_loop_abort(const char *child, const char *msg, int line)
+{
+    expect_loop_abort_env(child, NULL, msg, line);
 }
 
 static void case_loop_death_misuse(void)
@@ -1335,6 +1368,10 @@ static void case_loop_death_misuse(void)
     expect_loop_abort("loop_run_in_coroutine",
                       "costack: costack_loop_run: called from a coroutine",
                       __LINE__);
+    expect_loop_abort_env("loop_wake_other_thread", "COSTACK_DEBUG",
+                          "costack: costack_wake: a task of a loop that runs "
+                          "on another thread",
+                          __LINE__);
 }
 
 const HarnessCase harness_cases_loop[] = {
@@ -1368,5 +1405,6 @@ const HarnessChild harness_children_loop[] = {
     {"loop_sleep_outside", child_loop_sleep_outside},
     {"loop_no_loop", child_loop_no_loop},
     {"loop_run_in_coroutine", child_loop_run_in_coroutine},
+    {"loop_wake_other_thread", child_loop_wake_other_thread},
     {NULL, NULL}
 };
