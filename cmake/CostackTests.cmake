@@ -263,9 +263,11 @@ endif()
 # ---- the loop nested in libuv (Linux) ---------------------------------------
 # tests/libuv/nest.c: a libuv loop drives costack coroutines through
 # costack_loop_fd, costack_loop_timeout_ns and costack_loop_run_once.  Built
-# when pkg-config finds libuv (Debian: libuv1-dev; .ci/run installs it);
+# when pkg-config finds libuv (Debian: libuv1-dev; .ci/run installs it),
+# natively only (a cross build's pkg-config would find the host's);
 # exit status 77 (skipped) where the loop has no pollable fd.
-if(CMAKE_SYSTEM_NAME STREQUAL "Linux" AND COSTACK_BUILD_SUITE)
+if(CMAKE_SYSTEM_NAME STREQUAL "Linux" AND COSTACK_BUILD_SUITE
+   AND NOT CMAKE_CROSSCOMPILING)
     find_package(PkgConfig QUIET)
     if(PKG_CONFIG_FOUND)
         pkg_check_modules(COSTACK_LIBUV QUIET IMPORTED_TARGET libuv)
