@@ -29,7 +29,8 @@
 # processes, and even between the benchmarks of one process.  The rounds
 # repeat every pair; the table gives, per row, the median over the rounds
 # of the time and of the ratio, the smallest and largest ratio, and judges
-# the target on the median ratio.
+# the target on the median ratio.  Both programs time the thread's CPU
+# time, so that other processes on the shared CPU do not count.
 #
 # The whole run is pinned to one CPU with taskset (the script re-runs
 # itself under it unless it already runs on one CPU only).  Installs what
