@@ -523,32 +523,32 @@ static void queue_unlink(CostackCoroutine *co)
 
 /* ---- the schedule queue -------------------------------------------------------- */
 
+/* Another thread touches a loop only with remote_mutex held, the poke of
+ * the poller included, and costack_loop_free takes that mutex before it
+ * frees anything: a loop that its thread frees as soon as it saw a wake
+ * or a stop is not freed under the thread that is still sending it. */
+
 /* Poke the poller unless it was poked and not yet drained: with the
- * remote mutex held.  Returns whether the caller must poke (after
- * unlocking). */
-static int notify_locked(CostackLoop *loop)
+ * remote mutex held. */
+static void notify_locked(CostackLoop *loop)
 {
     if (FLAG_LOAD(&loop->notified))
-        return 0;
+        return;
     FLAG_STORE(&loop->notified, 1);
-    return 1;
+    costack__poller_notify(loop->poller);
 }
 
 /* Make the poller return (now or at its next wait), unless it was poked
  * and not yet drained. */
 static void loop_poke(CostackLoop *loop)
 {
-    int poke;
     mutex_lock(&loop->remote_mutex);
-    poke = notify_locked(loop);
+    notify_locked(loop);
     mutex_unlock(&loop->remote_mutex);
-    if (poke)
-        costack__poller_notify(loop->poller);
 }
 
 static void remote_push(CostackLoop *loop, RemoteNode *n)
 {
-    int poke;
     mutex_lock(&loop->remote_mutex);
     n->next = NULL;
     n->prev = loop->remote_last;
@@ -558,10 +558,8 @@ static void remote_push(CostackLoop *loop, RemoteNode *n)
         loop->remote_first = n;
     loop->remote_last = n;
     n->where = NODE_SHARED;
-    poke = notify_locked(loop);
+    notify_locked(loop);
     mutex_unlock(&loop->remote_mutex);
-    if (poke)
-        costack__poller_notify(loop->poller);
 }
 
 /* Take n off whichever list holds it (the loop's thread). */
@@ -609,8 +607,10 @@ void costack_loop_stop(CostackLoop *loop)
 {
     if (!loop)
         costack__die("costack: costack_loop_stop: NULL loop");
+    mutex_lock(&loop->remote_mutex);
     FLAG_STORE(&loop->stop, 1);
-    loop_poke(loop);
+    notify_locked(loop);
+    mutex_unlock(&loop->remote_mutex);
 }
 
 /* ---- the worker pool ---------------------------------------------------------- */

@@ -600,7 +600,9 @@ typedef void *CostackTaskFn(void *arg);
 CostackLoop *costack_loop_new(void);
 /** Free loop, its fd registrations and its worker threads (joined): 0,
  *  or -1 with EBUSY while it runs, or tasks, waits or scheduled wakes
- *  remain.  NULL: 0. */
+ *  remain.  NULL: 0.  A costack_loop_schedule or costack_loop_stop of
+ *  another thread may still be returning when the loop saw its effect:
+ *  free waits for it, so the loop may be freed as soon as it returned. */
 int costack_loop_free(CostackLoop *loop);
 /** The calling thread's current loop, or NULL. */
 CostackLoop *costack_loop_current(void);

@@ -179,7 +179,7 @@ extern "C" {
     pub fn costack_rwlock_unlock(l: *mut CostackRwlock);
     #[doc = " A new loop; NULL with errno (ENOMEM, EMFILE, ...)."]
     pub fn costack_loop_new() -> *mut CostackLoop;
-    #[doc = " Free loop, its fd registrations and its worker threads (joined): 0,\n  or -1 with EBUSY while it runs, or tasks, waits or scheduled wakes\n  remain.  NULL: 0."]
+    #[doc = " Free loop, its fd registrations and its worker threads (joined): 0,\n  or -1 with EBUSY while it runs, or tasks, waits or scheduled wakes\n  remain.  NULL: 0.  A costack_loop_schedule or costack_loop_stop of\n  another thread may still be returning when the loop saw its effect:\n  free waits for it, so the loop may be freed as soon as it returned."]
     pub fn costack_loop_free(loop_: *mut CostackLoop) -> libc::c_int;
     #[doc = " The calling thread's current loop, or NULL."]
     pub fn costack_loop_current() -> *mut CostackLoop;
