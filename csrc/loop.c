@@ -248,6 +248,7 @@ struct CostackLoop {
     size_t waits;  /* coroutines waiting on timers, fds, jobs */
     int running;   /* in costack_loop_run, _run_once or a join */
     CostackThread *thread; /* the thread that runs it, while it runs */
+    int task_ended; /* the task the dispatch entered has ended */
     int stop;      /* costack_loop_stop (any thread) */
     /* The schedule queue. */
     LoopMutex remote_mutex;
@@ -808,6 +809,7 @@ static void task_main(void *opaque)
     task->co = NULL;
     task->joiner = NULL;
     task->loop->tasks--;
+    task->loop->task_ended = 1;
     if (task->detached)
         free(task);
     else if (joiner)
@@ -1245,7 +1247,15 @@ static int dispatch_run(CostackLoop *loop)
     int n = 0;
     loop->run_cur ^= 1;
     while ((co = costack__run_pop(batch)) != NULL) {
+        loop->task_ended = 0;
         costack_enter(co);
+        /* Back from a task: it waits, ended, or was woken again at once
+         * (scheduled); a task that yielded would wait for a resume that
+         * no one will make, the loop kept busy forever. */
+        if (!loop->task_ended && co->state == COSTACK_SUSPENDED)
+            costack__die("costack: costack_yield: a task of a loop yielded "
+                         "to the loop (tasks wait; costack_loop_yield lets "
+                         "the others run)");
         n++;
     }
     return n;

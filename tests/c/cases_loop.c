@@ -1391,6 +1391,22 @@ static int child_loop_wake_other_thread(void)
     return 0;
 }
 
+static void *plain_yield(void *arg)
+{
+    (void)arg;
+    costack_yield();
+    return NULL;
+}
+
+static int child_loop_task_yields(void)
+{
+    CostackLoop *loop = costack_loop_new();
+    if (!loop || !costack_loop_spawn(loop, plain_yield, NULL, NULL))
+        return 3;
+    costack_loop_run(loop);
+    return 0;
+}
+
 static void expect_loop_abort_env(const char *child, const char *env,
                                   const char *msg, int line)
 {
@@ -1415,6 +1431,9 @@ static void case_loop_death_misuse(void)
                       __LINE__);
     expect_loop_abort("loop_run_in_coroutine",
                       "costack: costack_loop_run: called from a coroutine",
+                      __LINE__);
+    expect_loop_abort("loop_task_yields",
+                      "costack: costack_yield: a task of a loop yielded",
                       __LINE__);
 #if !defined(TEST_TSAN)
     /* That misuse is a data race, which ThreadSanitizer reports (and
@@ -1459,5 +1478,6 @@ const HarnessChild harness_children_loop[] = {
     {"loop_no_loop", child_loop_no_loop},
     {"loop_run_in_coroutine", child_loop_run_in_coroutine},
     {"loop_wake_other_thread", child_loop_wake_other_thread},
+    {"loop_task_yields", child_loop_task_yields},
     {NULL, NULL}
 };
