@@ -178,6 +178,16 @@ static void *joiner_fn(void *arg)
     return NULL;
 }
 
+/* Joins arg once the first joiner waits: the errno of its refusal. */
+static void *second_joiner(void *arg)
+{
+    costack_loop_yield();
+    errno = 0;
+    if (costack_task_join((CostackTask *)arg, NULL) != -1)
+        return NULL;
+    return (void *)(size_t)errno;
+}
+
 static void case_loop_spawn_join(void)
 {
     CostackLoop *loop = new_loop();
@@ -207,6 +217,20 @@ static void case_loop_spawn_join(void)
     costack_task_detach(j);
     EXPECT_EQ(costack_loop_run(loop), 0);
     EXPECT_EQ(joined_result, 41);
+
+    /* A second joiner is refused while the first waits. */
+    joined_result = 0;
+    target = costack_loop_spawn(loop, sleepy_double, (void *)3, NULL);
+    REQUIRE(target);
+    j = costack_loop_spawn(loop, joiner_fn, target, NULL);
+    REQUIRE(j);
+    costack_task_detach(j);
+    j = costack_loop_spawn(loop, second_joiner, target, NULL);
+    REQUIRE(j);
+    EXPECT_EQ(costack_task_join(j, &r), 0);
+    EXPECT_EQ((size_t)r, EINVAL);
+    EXPECT_EQ(costack_loop_run(loop), 0);
+    EXPECT_EQ(joined_result, 7);
 
     /* A NULL fn is an invalid argument. */
     errno = 0;
@@ -925,6 +949,13 @@ static void case_loop_stop_from_thread(void)
     /* A stop before run: run returns at once, and the stop is used up. */
     costack_loop_stop(loop);
     EXPECT_EQ(costack_loop_run(loop), 0);
+    EXPECT(costack_task_coroutine(t) != NULL);
+    /* A join from outside that a stop ends fails with EINTR and keeps the
+     * handle. */
+    costack_loop_stop(loop);
+    errno = 0;
+    EXPECT_EQ(costack_task_join(t, NULL), -1);
+    EXPECT_EQ(errno, EINTR);
     EXPECT(costack_task_coroutine(t) != NULL);
     /* Close the fd under it: the task ends with EBADF. */
     EXPECT_EQ(costack_loop_close_fd(loop, pair[0]), 0);
