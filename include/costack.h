@@ -571,7 +571,11 @@ void costack_rwlock_unlock(CostackRwlock *l);
  * Tasks end by returning from their function: destroying a task's
  * coroutine (costack_task_coroutine) leaves its join waiting forever and
  * the loop busy.  A task suspends only by waiting (or costack_loop_yield):
- * a task that calls costack_yield aborts, since no one would resume it.  A coroutine that is not a task and waits on the loop
+ * a task that calls costack_yield aborts, since no one would resume it.
+ *
+ * fork(): a loop made before the fork is not for the child (its epoll
+ * instance is the parent's too, its worker threads are gone); the child
+ * makes a loop of its own.  A coroutine that is not a task and waits on the loop
  * may be destroyed: that takes it off the timer, fd, queue or worker job
  * it waits on (a worker job that runs is waited for).
  *
