@@ -232,10 +232,19 @@ static void case_loop_spawn_join(void)
     EXPECT_EQ(costack_loop_run(loop), 0);
     EXPECT_EQ(joined_result, 7);
 
-    /* A NULL fn is an invalid argument. */
+    /* A NULL fn, or options costack_create_with refuses, are invalid
+     * arguments, and leave nothing behind (free succeeds). */
     errno = 0;
     EXPECT(costack_loop_spawn(loop, NULL, NULL, NULL) == NULL);
     EXPECT_EQ(errno, EINVAL);
+    {
+        CostackOptions o;
+        memset(&o, 0, sizeof o);
+        o.stack_size = COSTACK_MIN_STACK_SIZE - 1;
+        errno = 0;
+        EXPECT(costack_loop_spawn(loop, double_it, NULL, &o) == NULL);
+        EXPECT_EQ(errno, EINVAL);
+    }
     free_loop(loop);
 }
 
