@@ -509,8 +509,22 @@ impl Builder {
     where
         F: FnOnce(&mut Yielder<I, Y>, I) -> R + 'static,
     {
-        // Checked here, what the C core would not refuse; the rest (the
-        // maximums) it checks itself. `None` becomes 0, its default.
+        self.c_options()?;
+        if user_size::<Block<I, Y, R, F>>() <= sys::COSTACK_POOLED_USER_SIZE as usize {
+            self.build_in_place(body)
+        } else {
+            // Too large to stay with a pooled coroutine: boxed, so that the
+            // block holds a pointer and the pool keeps small user data.
+            let body = Box::new(body);
+            self.build_in_place(move |y: &mut Yielder<I, Y>, input: I| body(y, input))
+        }
+    }
+
+    /// The C core's options for these settings (no user data), after the
+    /// checks of what the C core would not refuse itself (the maximums it
+    /// checks): the errors [`build`](Builder::build) documents. Also used
+    /// by [`Loop::spawn_with`](crate::Loop::spawn_with).
+    pub(crate) fn c_options(&self) -> io::Result<sys::CostackOptions> {
         if self.stack_size.is_some_and(|n| n < Builder::MIN_STACK_SIZE) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -523,14 +537,15 @@ impl Builder {
                 "costack: guard size 0 (a stack always has a guard, at least one page)",
             ));
         }
-        if user_size::<Block<I, Y, R, F>>() <= sys::COSTACK_POOLED_USER_SIZE as usize {
-            self.build_in_place(body)
-        } else {
-            // Too large to stay with a pooled coroutine: boxed, so that the
-            // block holds a pointer and the pool keeps small user data.
-            let body = Box::new(body);
-            self.build_in_place(move |y: &mut Yielder<I, Y>, input: I| body(y, input))
-        }
+        // SAFETY: `CostackOptions` is plain C data (sizes and flags), for
+        // which all-zero bytes are valid and mean the defaults, as the C API
+        // asks. The flags stay 0: Rust code never changes the
+        // floating-point control state.
+        let mut options: sys::CostackOptions = unsafe { std::mem::zeroed() };
+        // `None` becomes 0, the C core's default.
+        options.stack_size = self.stack_size.unwrap_or(0);
+        options.guard_size = self.guard_size.unwrap_or(0);
+        Ok(options)
     }
 
     /// `build`, after the checks, with the closure in the block.
@@ -538,13 +553,7 @@ impl Builder {
     where
         F: FnOnce(&mut Yielder<I, Y>, I) -> R + 'static,
     {
-        // SAFETY: `CostackOptions` is plain C data (sizes and flags), for
-        // which all-zero bytes are valid and mean the defaults, as the C API
-        // asks. The flags stay 0: Rust code never changes the
-        // floating-point control state.
-        let mut options: sys::CostackOptions = unsafe { std::mem::zeroed() };
-        options.stack_size = self.stack_size.unwrap_or(0);
-        options.guard_size = self.guard_size.unwrap_or(0);
+        let mut options = self.c_options()?;
         options.user_size = user_size::<Block<I, Y, R, F>>();
         // SAFETY: the trampoline gets its block (in the user data, written
         // below, before anything can enter the coroutine) from the first

@@ -6,10 +6,12 @@
 //! its local variables intact. So code that reads as synchronous can be
 //! asynchronous underneath: a coroutine issues a request, suspends back to
 //! an event loop, and the loop resumes it when the answer is there. The
-//! `echo` example (`cargo run --release --example echo`) serves TCP that way:
-//! each connection is a coroutine with plain `read`/`write` calls that
-//! suspend on `EAGAIN`, and a small `poll(2)` loop resumes whichever socket is
-//! ready.
+//! crate has that loop ([`Loop`]: tasks, timers, fd readiness, and QEMU's
+//! [`Queue`], [`Mutex`] and [`RwLock`] between tasks; see [`event_loop`]
+//! and [`sync`]). The `echo` example (`cargo run --release --example echo`)
+//! serves TCP on it: each connection is a task with plain `read`/`write`
+//! calls that wait for the socket on `EAGAIN` while the loop runs the
+//! others.
 //!
 //! ```
 //! use costack::{Coroutine, Step, Yielder};
@@ -91,18 +93,22 @@ mod abort;
 pub mod cell;
 pub mod coroutine;
 mod errno;
+pub mod event_loop;
 pub mod future;
 pub mod mutex;
 mod pool;
 pub mod stream;
+pub mod sync;
 pub mod sys;
 
 pub use cell::{GlobalCell, Ref, RefMut};
 pub use coroutine::{in_coroutine, Builder, Coroutine, SendCoroutine, Step, Yielder};
+pub use event_loop::{JoinHandle, Loop, StopHandle, TaskCx, Unparker};
 pub use future::{Cancelled, CoFuture, SendCoFuture, Waiter};
 pub use mutex::{lock, lock_held, try_lock, Guard, Proof};
 pub use pool::{pool_max, set_pool_max, stats, Stats};
 pub use stream::{CoStream, SendCoStream};
+pub use sync::{Mutex, MutexGuard, Queue, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// The name of the switching backend compiled into the C core:
 /// `"ucontext"`, `"sigaltstack"`, ...
