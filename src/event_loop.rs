@@ -307,14 +307,22 @@ impl Loop {
     ///
     /// let lp = Loop::new().unwrap();
     /// let stop = lp.stop_handle();
-    /// let never = Rc::new(Queue::new());
-    /// let q = never.clone();
-    /// lp.spawn(move |cx| q.wait(cx)); // waits for good: run would not return
-    /// let t = std::thread::spawn(move || stop.stop());
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let queue = Rc::new(Queue::new());
+    /// let q = queue.clone();
+    /// let h = lp.spawn(move |cx| {
+    ///     tx.send(()).unwrap();
+    ///     q.wait(cx); // until notified: run alone would not return
+    /// });
+    /// let t = std::thread::spawn(move || {
+    ///     rx.recv().unwrap(); // the task waits now
+    ///     stop.stop();
+    /// });
     /// lp.run().unwrap(); // returns once the thread stopped it
     /// t.join().unwrap();
-    /// # never.notify_all();
-    /// # lp.run().unwrap();
+    /// assert!(!h.is_finished());
+    /// queue.notify_all();
+    /// h.join();
     /// ```
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle {
@@ -376,8 +384,11 @@ pub struct StopHandle {
 }
 
 impl StopHandle {
-    /// Makes the loop's [`run`](Loop::run) return after its current
-    /// dispatch (waking it if it sleeps). Any thread.
+    /// Makes the loop's [`run`](Loop::run) (or the run of a
+    /// [`JoinHandle::join`], which then panics) return after its current
+    /// dispatch, waking it if it sleeps. A stop while the loop does not run
+    /// makes its next run return at once, having dispatched nothing. Any
+    /// thread.
     ///
     /// ```
     /// let lp = costack::Loop::new().unwrap();
