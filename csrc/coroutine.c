@@ -1080,7 +1080,9 @@ void costack_destroy(CostackCoroutine *co)
     switch (co->state) {
     case COSTACK_NEW:
         /* Never ran: its context still waits for a first entry, exactly as
-         * a pooled one does, so it can be reused. */
+         * a pooled one does, so it can be reused.  Off the run queue of a
+         * loop that spawned it, if any. */
+        costack__run_unlink(co);
         pool_put(t, co);
         return;
     case COSTACK_WAITING:

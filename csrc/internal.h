@@ -252,6 +252,21 @@ void costack__run_push(CostackRunList *l, CostackCoroutine *co);
 CostackCoroutine *costack__run_pop(CostackRunList *l);
 void costack__run_unlink(CostackCoroutine *co);
 
+/* What a coroutine on a queue waits for (co->wait_kind). */
+enum CostackWaitKind {
+    COSTACK_WAIT_QUEUE = 1, /* a plain queue wait */
+    COSTACK_WAIT_MUTEX,     /* a mutex */
+    COSTACK_WAIT_READ,      /* a read lock */
+    COSTACK_WAIT_WRITE      /* a write lock */
+};
+
+/* Queue links (lock.c): put co on q, at its tail or at its head, waiting
+ * for kind; take co off the queue it is on (none: a no-op).  For waits
+ * built elsewhere (loop.c's queue wait with a timeout). */
+void costack__queue_link(CostackQueue *q, CostackCoroutine *co, int kind,
+                         int at_head);
+void costack__queue_unlink(CostackCoroutine *co);
+
 /* Whether COSTACK_DEBUG=1 (coroutine.c, "debug mode"). */
 int costack__debug_mode(void);
 

@@ -38,13 +38,11 @@
 #define UNLIKELY(x) (x)
 #endif
 
-/* What a waiter waits for (co->wait_kind). */
-enum {
-    WAIT_QUEUE = 1, /* a plain queue wait */
-    WAIT_MUTEX,     /* a mutex */
-    WAIT_READ,      /* a read lock */
-    WAIT_WRITE      /* a write lock */
-};
+/* What a waiter waits for (co->wait_kind): internal.h's CostackWaitKind. */
+#define WAIT_QUEUE COSTACK_WAIT_QUEUE
+#define WAIT_MUTEX COSTACK_WAIT_MUTEX
+#define WAIT_READ COSTACK_WAIT_READ
+#define WAIT_WRITE COSTACK_WAIT_WRITE
 
 /* The calling thread's state (costack__thread()), kept in a thread-local
  * of this file, so that the fast paths find the running coroutine with
@@ -144,6 +142,16 @@ static void link_head(CostackQueue *q, CostackCoroutine *co)
     q->first_ = co;
 }
 
+void costack__queue_link(CostackQueue *q, CostackCoroutine *co, int kind,
+                         int at_head)
+{
+    if (at_head)
+        link_head(q, co);
+    else
+        link_tail(q, co);
+    co->wait_kind = kind;
+}
+
 /* The detach of every wait here (CostackDetach): take co off its queue. */
 static void queue_detach(CostackCoroutine *co, void *arg)
 {
@@ -160,6 +168,11 @@ static void queue_detach(CostackCoroutine *co, void *arg)
     else
         q->last_ = co->queue_prev;
     co->queue = NULL; /* the links are stale: linking sets them afresh */
+}
+
+void costack__queue_unlink(CostackCoroutine *co)
+{
+    queue_detach(co, NULL);
 }
 
 /* Suspend co, already linked into a queue, until it is woken. */

@@ -491,37 +491,6 @@ static int entry_watch(CostackLoop *loop, CostackFdEntry *e, int fresh)
     return costack__poller_watch(loop->poller, e, want, fresh);
 }
 
-/* ---- queue links (the layout lock.c keeps: a doubly linked FIFO through
- * co->queue_next/queue_prev, co->queue the queue) ------------------------ */
-
-static void queue_link_tail(CostackQueue *q, CostackCoroutine *co)
-{
-    co->queue = q;
-    co->wait_kind = 1; /* lock.c's WAIT_QUEUE: a plain queue wait */
-    co->queue_next = NULL;
-    co->queue_prev = q->last_;
-    if (q->last_)
-        q->last_->queue_next = co;
-    else
-        q->first_ = co;
-    q->last_ = co;
-}
-
-static void queue_unlink(CostackCoroutine *co)
-{
-    CostackQueue *q = co->queue;
-    if (co->queue_prev)
-        co->queue_prev->queue_next = co->queue_next;
-    else
-        q->first_ = co->queue_next;
-    if (co->queue_next)
-        co->queue_next->queue_prev = co->queue_prev;
-    else
-        q->last_ = co->queue_prev;
-    co->queue_next = co->queue_prev = NULL;
-    co->queue = NULL;
-}
-
 /* ---- the schedule queue -------------------------------------------------------- */
 
 /* Another thread touches a loop only with remote_mutex held, the poke of
@@ -952,8 +921,7 @@ static void wait_detach(CostackCoroutine *co, void *arg)
     if (w->queue) {
         /* The queue co is on now: costack_queue_wake_all moves its
          * waiters to a queue of its own before it wakes them. */
-        if (co->queue)
-            queue_unlink(co);
+        costack__queue_unlink(co);
         w->queue = NULL;
     }
     if (w->job)
@@ -1096,7 +1064,7 @@ int costack_queue_wait_timeout(CostackQueue *q, long long timeout_ns)
     loop = loop_for(self, "costack_queue_wait_timeout");
     wait_init(&w, self, loop);
     w.queue = q;
-    queue_link_tail(q, self);
+    costack__queue_link(q, self, COSTACK_WAIT_QUEUE, 0);
     timer_arm(loop, &w.timer, deadline_after(timeout_ns));
     loop->waits++;
     costack_wait(wait_detach, &w);
