@@ -82,6 +82,7 @@ pub(crate) fn nanos(d: Duration) -> libc::c_longlong {
 }
 
 /// An optional timeout as the C core's nanoseconds (negative: none).
+#[cfg(unix)]
 pub(crate) fn timeout_nanos(timeout: Option<Duration>) -> libc::c_longlong {
     timeout.map_or(-1, nanos)
 }

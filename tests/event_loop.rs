@@ -5,7 +5,10 @@
 
 use costack::{Coroutine, GlobalCell, Loop, Queue, Step, TaskCx, Yielder};
 use std::cell::{Cell, RefCell};
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind;
+#[cfg(unix)]
+use std::io::{Read, Write};
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
@@ -141,6 +144,7 @@ fn run_once_dispatches_what_is_ready_without_blocking() {
     drop(h); // detached: left sleeping (and leaked with the loop)
 }
 
+#[cfg(unix)]
 #[test]
 fn fd_readiness_on_a_unix_stream_pair() {
     let lp = Loop::new().unwrap();
