@@ -613,8 +613,7 @@ impl<'a, T: ?Sized> RwLockReadGuard<'a, T> {
     ///
     /// # Panics
     ///
-    /// If `cx` is not the running coroutine's task (the read lock is
-    /// released first).
+    /// As [`RwLock::read`].
     ///
     /// ```
     /// let lp = costack::Loop::new().unwrap();
