@@ -438,3 +438,44 @@ fn a_task_that_joins_itself_panics() {
     lp.run().unwrap();
     assert!(msg.borrow().contains("TaskCx::join"), "{}", msg.borrow());
 }
+
+#[test]
+fn eight_threads_unpark_thousands_of_tasks_each_once() {
+    // Cross-thread wakes under load: every task parks once and is unparked
+    // by one of 8 threads; each must run to its end exactly once.
+    const TASKS: usize = 4000;
+    const THREADS: usize = 8;
+    let lp = Loop::new().unwrap();
+    let ran = Rc::new(Cell::new(0usize));
+    let mut senders = Vec::new();
+    let mut threads = Vec::new();
+    for _ in 0..THREADS {
+        let (tx, rx) = mpsc::channel::<costack::Unparker>();
+        senders.push(tx);
+        threads.push(std::thread::spawn(move || {
+            let mut n = 0usize;
+            for unparker in rx {
+                unparker.unpark();
+                n += 1;
+            }
+            n
+        }));
+    }
+    let small = costack::Builder::new().stack_size(64 << 10);
+    for i in 0..TASKS {
+        let tx = senders[i % THREADS].clone();
+        let ran = ran.clone();
+        lp.spawn_with(&small, move |cx| {
+            tx.send(cx.unparker()).unwrap();
+            drop(tx);
+            cx.park();
+            ran.set(ran.get() + 1);
+        })
+        .unwrap();
+    }
+    drop(senders); // the threads end when every task's sender is gone
+    lp.run().unwrap();
+    assert_eq!(ran.get(), TASKS);
+    let unparked: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(unparked, TASKS);
+}
