@@ -4,13 +4,13 @@
  *
  *   poller_epoll.c    Linux: epoll, and an eventfd for wakes from other
  *                     threads; the epoll fd is the loop's pollable fd
- *   poller_poll.c     other Unix (and Linux built with
- *                     -DCOSTACK_POLLER_POLL): poll(2) and a self-pipe
- *   poller_wsapoll.c  Windows: WSAPoll on sockets, and a loopback UDP
- *                     socket that other threads send a byte to
+ *   poller_poll.c     an array of pollfds: other Unix (and Linux built
+ *                     with -DCOSTACK_POLLER_POLL): poll(2) and a
+ *                     self-pipe; Windows: WSAPoll on sockets, and a
+ *                     loopback UDP socket that other threads send a byte to
  *
- * Every Unix build compiles both Unix files; each compiles to nothing
- * unless it is the one for the target (COSTACK_POLLER_EPOLL below), so
+ * Every Unix build compiles both files; each compiles to nothing unless
+ * it is the one for the target (COSTACK_POLLER_EPOLL below), so
  * sources.txt needs no rule per operating system.
  *
  * loop.c owns the fd entries (one per fd a coroutine waited on), their
