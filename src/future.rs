@@ -487,16 +487,20 @@ impl<T> Waiter<T> {
         unsafe { self.yielder.as_mut() }.suspend(out);
     }
 
-    /// The task's context during the current poll.
-    fn context(&mut self) -> &mut Context<'static> {
+    /// The task's context during the current poll, for as long as the
+    /// waiter is borrowed (so a future cannot keep a reference into it
+    /// past the poll: `Context` is invariant in its lifetime).
+    fn context<'a>(&'a mut self) -> &'a mut Context<'a> {
         let cx = self.shared().cx.get();
         if cx.is_null() {
             die("costack: a bridged coroutine ran outside its poll");
         }
         // SAFETY: set by the poll that resumed the coroutine, to its own
         // `Context`, which lives until that poll's enter returns, and
-        // cleared then; the coroutine runs only inside that enter.
-        unsafe { &mut *cx }
+        // cleared then; the coroutine runs only inside that enter, and the
+        // result is borrowed no longer than this call's borrow of the
+        // waiter, which ends before the coroutine suspends.
+        unsafe { &mut *cx.cast::<Context<'a>>() }
     }
 
     /// Waits for `fut` and returns its output: polls it with the task's
