@@ -30,7 +30,9 @@
 //!   between the tasks of one loop (with `Rc`), on its thread. Dropping a
 //!   guard anywhere else than in the task that took it (possible only by
 //!   handing it to a `Coroutine` as its input) aborts with the C core's
-//!   message.
+//!   message. A guard that is forgotten (`mem::forget`) keeps its lock held
+//!   for good, and its task's end aborts (the C core's check that a
+//!   coroutine ends holding no lock).
 //!
 //! ```
 //! use costack::{Loop, Mutex};
