@@ -99,6 +99,31 @@
 //!
 //! A panic of the coroutine during its cancelled run is resumed by the
 //! drop (unless the thread unwinds already; then it is dropped).
+//!
+//! # Soundness
+//!
+//! On top of the [`coroutine`](crate::coroutine) module's invariants:
+//!
+//! - **The mutex.** The coroutine runs only inside a poll or a drop that
+//!   holds the global mutex: taken with a try-lock, or found held by the
+//!   thread (invariant 1 asks no more than that). So a [`Waiter`] is a
+//!   [`Proof`] as a [`Yielder`] is, and the state the poll, the coroutine
+//!   and the wake hook share (`Shared`) is touched by one thread at a time,
+//!   each access under the mutex (`costack_wake`, which calls the hook,
+//!   is called with it held, as the C header requires).
+//! - **The context.** The poll stores its `Context`'s address for the
+//!   length of one resume and clears it after (unwinding or not); the
+//!   waiter lends it to a waited future for no longer than the waiter's
+//!   own borrow, which ends before the coroutine suspends.
+//! - **No unwind through C.** The drop unwinds a coroutine only when it is
+//!   suspended in `wait` or `yield_item` outside every [`Waiter::call_c`];
+//!   inside, or in a C wait, it leaks the coroutine instead (nothing on its
+//!   stack is freed, so pinned futures there stay valid forever). The wake
+//!   hook, called from C, catches a panicking waker and aborts.
+//! - **Woken C waits.** A coroutine woken in `costack_wait` is entered
+//!   without an input (it takes none there), and only by its own poll or
+//!   drop, after its hook said so; the hook's argument lives until the
+//!   coroutine has ended, or is leaked with it.
 
 use crate::abort::{die, report};
 use crate::coroutine::{Builder, Coroutine, Step, Yielder};
