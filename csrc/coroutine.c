@@ -1214,14 +1214,35 @@ int costack_global_trylock(void)
     return 1;
 }
 
+/* costack_global_set_release_hook's hook, read by every unlock. */
+#if defined(_MSC_VER)
+static CostackReleaseHook *volatile release_hook;
+#define RELEASE_HOOK_LOAD() (release_hook)
+#define RELEASE_HOOK_STORE(h) (release_hook = (h))
+#else
+static CostackReleaseHook *release_hook;
+#define RELEASE_HOOK_LOAD() __atomic_load_n(&release_hook, __ATOMIC_ACQUIRE)
+#define RELEASE_HOOK_STORE(h)                                               \
+    __atomic_store_n(&release_hook, (h), __ATOMIC_RELEASE)
+#endif
+
+void costack_global_set_release_hook(CostackReleaseHook *hook)
+{
+    RELEASE_HOOK_STORE(hook);
+}
+
 void costack_global_unlock(void)
 {
     CostackThread *t = costack__thread();
+    CostackReleaseHook *hook;
     if (!t->holds_global_lock)
         costack__die("costack: costack_global_unlock: this thread does not "
                      "hold the global lock");
     t->holds_global_lock = 0;
     costack__mutex_unlock_global();
+    hook = RELEASE_HOOK_LOAD();
+    if (hook)
+        hook();
 }
 
 int costack_global_lock_held(void)

@@ -315,6 +315,15 @@ void costack_global_unlock(void);
 /** Non-zero if the calling thread holds the global mutex. */
 int costack_global_lock_held(void);
 
+/** Called after each release of the global mutex by costack_global_unlock
+ *  (the loop's release while it sleeps included), on the releasing thread,
+ *  which then holds no costack lock.  It must not block on the global
+ *  mutex (a trylock is fine) and must return normally. */
+typedef void CostackReleaseHook(void);
+/** Set the release hook (NULL: none); one per process.  The Rust async
+ *  bridge sets it to wake the tasks whose poll found the mutex taken. */
+void costack_global_set_release_hook(CostackReleaseHook *hook);
+
 /**
  * Set the most terminated coroutines kept for reuse, over all threads (each
  * thread keeps a small batch of its own, the rest is shared).  Where every

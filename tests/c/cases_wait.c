@@ -349,6 +349,39 @@ void case_wake_on_other_thread(void)
     EXPECT(strcmp(steps, "aa'") == 0);
 }
 
+/* ---- the global mutex's release hook ------------------------------------ */
+
+static int releases;
+static int released_free; /* the mutex was free when the hook ran */
+
+static void count_release(void)
+{
+    releases++;
+    if (costack_global_trylock()) {
+        released_free++;
+        costack_global_set_release_hook(NULL); /* no recursion below */
+        costack_global_unlock();
+        costack_global_set_release_hook(count_release);
+    }
+}
+
+void case_global_release_hook(void);
+void case_global_release_hook(void)
+{
+    releases = released_free = 0;
+    costack_global_set_release_hook(count_release);
+    costack_global_lock();
+    EXPECT_EQ(releases, 0);
+    costack_global_unlock();
+    EXPECT_EQ(releases, 1);
+    EXPECT_EQ(released_free, 1);
+    EXPECT(!costack_global_lock_held());
+    costack_global_set_release_hook(NULL);
+    costack_global_lock();
+    costack_global_unlock();
+    EXPECT_EQ(releases, 1);
+}
+
 /* ---- misuse -------------------------------------------------------------- */
 
 static void yield_entry(void *opaque)
@@ -443,6 +476,7 @@ const HarnessCase harness_cases_wait[] = {
     {"wake_hook", case_wake_hook},
     {"wait_destroy", case_wait_destroy},
     {"wake_on_other_thread", case_wake_on_other_thread},
+    {"global_release_hook", case_global_release_hook},
     {"death_wait_misuse", case_death_wait_misuse},
     {NULL, NULL}
 };
