@@ -49,6 +49,8 @@ pub struct CostackStats {
     #[doc = " Bytes of address space costack holds for stacks: the stacks above\n  plus slab slots that hold no stack and empty slabs kept for reuse\n  (costack_pool_set_max gives the empty slabs back).  Reserved, not\n  resident: free slots hold no memory."]
     pub stack_address_space: usize,
 }
+#[doc = " Called after each release of the global mutex by costack_global_unlock\n  (the loop's release while it sleeps included), on the releasing thread,\n  which then holds no costack lock.  It must not block on the global\n  mutex (a trylock is fine) and must return normally."]
+pub type CostackReleaseHook = ::core::option::Option<unsafe extern "C" fn()>;
 #[doc = " Called when a wait ends (woken, timed out by its loop, or the waiter\n  destroyed), before anything else happens to co: take co off whatever\n  it waits on.  Must not switch."]
 pub type CostackDetach =
     ::core::option::Option<unsafe extern "C" fn(co: *mut CostackCoroutine, arg: *mut libc::c_void)>;
@@ -125,6 +127,8 @@ extern "C" {
     pub fn costack_global_unlock();
     #[doc = " Non-zero if the calling thread holds the global mutex."]
     pub fn costack_global_lock_held() -> libc::c_int;
+    #[doc = " Set the release hook (NULL: none); one per process.  The Rust async\n  bridge sets it to wake the tasks whose poll found the mutex taken."]
+    pub fn costack_global_set_release_hook(hook: CostackReleaseHook);
     #[doc = " Set the most terminated coroutines kept for reuse, over all threads (each\n thread keeps a small batch of its own, the rest is shared).  Where every\n stack needs kernel mappings of its own (Linux before 6.13, or\n COSTACK_NO_MADV_GUARD=1 in the environment), the effective limit is also\n capped by the kernel's mapping limit (vm.max_map_count), as QEMU does;\n stacks carved from slabs need none.  0 disables pooling.  Surplus\n coroutines of the shared pool and of the calling thread's batch are freed\n at once; other threads' batches shrink when those threads next finish a\n coroutine, or go to the shared pool when they exit.  Any thread."]
     pub fn costack_pool_set_max(max: usize);
     #[doc = " The effective pool limit (after the mapping-limit cap)."]
