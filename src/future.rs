@@ -32,12 +32,10 @@
 //!
 //! - **Never blocking a poll.** A poll that finds the global mutex held by
 //!   another thread does not wait for it: it registers the task's waker,
-//!   woken when a [`Guard`](crate::Guard) releases the mutex, and returns
-//!   `Pending`. (Only a `Guard`'s release wakes such tasks: C code that
-//!   unlocks with `costack_global_unlock`, the C core's event loop when it
-//!   sleeps included, does not, so a task that found the mutex held by a
-//!   costack `Loop` running on another thread is polled again only
-//!   at the next `Guard` release or wake of its own.)
+//!   woken at the next release of the mutex, and returns `Pending`. Every
+//!   release wakes such tasks, a [`Guard`](crate::Guard)'s and C code's
+//!   (`costack_global_unlock`, the costack event loop going to sleep on
+//!   another thread), through the C core's release hook.
 //!   A poll made where the thread holds the mutex already (inside another
 //!   coroutine, or under a `Guard`) resumes the coroutine at once. The
 //!   other way round is the classic deadlock: a `Guard` held across an

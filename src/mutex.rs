@@ -26,7 +26,7 @@ use crate::abort::die;
 use crate::sys;
 use std::marker::PhantomData;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
-use std::sync::Mutex as StdMutex;
+use std::sync::{Mutex as StdMutex, Once};
 use std::task::Waker;
 
 /// Proof that the calling thread holds the global mutex, for as long as the
@@ -194,20 +194,16 @@ impl Drop for Guard {
         // made, the guard is not Send, and nothing else unlocks it (the safe
         // API never does; C code that unlocks what Rust locked breaks the
         // header's contract).
+        // Tasks whose poll found the mutex taken (the async bridge) are woken
+        // by the release hook, which runs inside this call.
         unsafe { sys::costack_global_unlock() }
-        // Tasks whose poll found the mutex taken (the async bridge) wait for
-        // this release; the fence pairs with `try_lock_or_wake`'s.
-        fence(Ordering::SeqCst);
-        if RELEASE_PENDING.load(Ordering::Relaxed) {
-            wake_released();
-        }
     }
 }
 
 /// The wakers of tasks whose poll of a costack future found the global
 /// mutex held by another thread ([`crate::future`]): woken at the next
-/// release through a [`Guard`] (C code that unlocks with
-/// `costack_global_unlock` does not wake them).
+/// release, by a [`Guard`] or by C code (`costack_global_unlock`, the C
+/// event loop going to sleep), through the C core's release hook.
 static RELEASE_WAITERS: StdMutex<Vec<Waker>> = StdMutex::new(Vec::new());
 /// Whether `RELEASE_WAITERS` may hold wakers; read at every guard's drop.
 static RELEASE_PENDING: AtomicBool = AtomicBool::new(false);
@@ -219,6 +215,14 @@ pub(crate) fn try_lock_or_wake(waker: &Waker) -> Option<Guard> {
     if let Some(guard) = try_lock() {
         return Some(guard);
     }
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        // SAFETY: `release_hook` is an `extern "C"` function that takes no
+        // lock of costack's, never blocks on the global mutex and never
+        // unwinds (`CostackReleaseHook`'s contract); setting the hook is a
+        // single atomic store in the C core.
+        unsafe { sys::costack_global_set_release_hook(Some(release_hook)) }
+    });
     {
         let mut waiters = RELEASE_WAITERS.lock().unwrap_or_else(|e| e.into_inner());
         if !waiters.iter().any(|w| w.will_wake(waker)) {
@@ -227,11 +231,22 @@ pub(crate) fn try_lock_or_wake(waker: &Waker) -> Option<Guard> {
         RELEASE_PENDING.store(true, Ordering::Relaxed);
     }
     // A release between the failed try and the registration saw no waiter:
-    // try again. The holder's drop fences after its unlock and reads the
+    // try again. The release hook fences after the unlock and reads the
     // flag; this fence orders the flag before this try, so one of the two
     // sees the other.
     fence(Ordering::SeqCst);
     try_lock()
+}
+
+/// The C core's release hook (`costack_global_set_release_hook`): runs
+/// after every unlock of the global mutex, Rust's and C's. A waker that
+/// panics must not unwind into C: that aborts, with a message.
+extern "C" fn release_hook() {
+    // Pairs with `try_lock_or_wake`'s fence.
+    fence(Ordering::SeqCst);
+    if RELEASE_PENDING.load(Ordering::Relaxed) && std::panic::catch_unwind(wake_released).is_err() {
+        die("costack: a task's waker panicked when the global mutex was released");
+    }
 }
 
 #[cold]

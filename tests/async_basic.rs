@@ -307,6 +307,35 @@ fn a_poll_never_blocks_on_the_mutex_held_by_another_thread() {
 }
 
 #[test]
+fn a_release_by_c_code_wakes_the_task_too() {
+    let _serial = serial();
+    let (count, waker) = counting_waker();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        // SAFETY: this thread does not hold the global mutex; the C calls
+        // lock it and unlock it on this same thread, as the header asks.
+        unsafe { costack::sys::costack_global_lock() };
+        locked_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+        // SAFETY: this thread holds the mutex, taken above.
+        unsafe { costack::sys::costack_global_unlock() }; // wakes the task
+    });
+    locked_rx.recv().unwrap();
+    let mut f = pin!(CoFuture::new(|w| w.wait(async { 4 })));
+    let mut cx = Context::from_waker(&waker);
+    assert_eq!(f.as_mut().poll(&mut cx), Poll::Pending);
+    assert_eq!(count.0.load(Ordering::SeqCst), 0);
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    assert!(
+        count.0.load(Ordering::SeqCst) >= 1,
+        "woken at the C release"
+    );
+    assert_eq!(f.as_mut().poll(&mut cx), Poll::Ready(4));
+}
+
+#[test]
 fn wakes_from_another_thread_reach_the_task() {
     let _serial = serial();
     // A oneshot-style future completed by another thread.
