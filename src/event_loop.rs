@@ -32,11 +32,11 @@
 //!   user-resumed coroutine that tries to wait is a **compile error**: its
 //!   closure cannot capture the `TaskCx` (borrowed under a lifetime of the
 //!   task's own, while the closure is `'static`), nor get it as its input
-//!   (inside a task the `TaskCx` is the only [`Proof`](crate::Proof) there
+//!   (inside a task the `TaskCx` is the only [`Proof`] there
 //!   is, `resume` borrows it mutably as the proof, and
 //!   [`lock`](crate::lock()) panics on a thread that holds the mutex). Each
 //!   wait also checks at run time that the running coroutine is the task's
-//!   own, for code that reaches one through the raw [`sys`](crate::sys)
+//!   own, for code that reaches one through the raw [`sys`]
 //!   API: it panics ("costack: ...: the running coroutine is not the task's
 //!   own coroutine") before anything waits.
 //! - **The global mutex.** Tasks run only while their thread holds it, as
@@ -44,7 +44,7 @@
 //!   and [`JoinHandle::join`] take it (they panic if the thread holds it
 //!   already), and the C loop releases it only while it sleeps in
 //!   epoll/poll, when no task runs. A `TaskCx` is therefore a
-//!   [`Proof`](crate::Proof) for [`GlobalCell`](crate::GlobalCell)s; the
+//!   [`Proof`] for [`GlobalCell`](crate::GlobalCell)s; the
 //!   waits borrow it mutably, so no cell borrow lives across one.
 //! - **Panics** in a task are caught at its root (none crosses the C
 //!   frames of the loop) and resumed by whoever joins it.
@@ -622,7 +622,7 @@ impl<T> std::fmt::Debug for JoinHandle<T> {
 ///
 /// It proves two things. The code runs in a task of a loop, so it may wait:
 /// waits suspend the task until the loop wakes it. And the thread holds the
-/// global mutex: a `TaskCx` is a [`Proof`](crate::Proof) for
+/// global mutex: a `TaskCx` is a [`Proof`] for
 /// [`GlobalCell`](crate::GlobalCell)s, and since the waits borrow it
 /// mutably, no cell borrow lives across a wait.
 ///
