@@ -50,11 +50,37 @@
 //!   no panic. A plain [`Coroutine`] resumed inside has a [`Yielder`], not a
 //!   [`Waiter`], so it cannot await (a type error, not a run-time one);
 //!   make it a `CoFuture` and `wait` on it instead.
-//! - **Costack's own waits.** A coroutine driven as a future may wait on
-//!   the C core's queues, mutexes and rwlocks (`costack_wait` and all that
-//!   is built on it): its wake hook (`costack_set_wake_hook`) wakes the
-//!   task's waker, and the coroutine then runs inside its own task's
-//!   `poll`, never inside the waker's.
+//! - **Costack's own waits.** A coroutine driven as a future waits on
+//!   costack's [`Queue`](crate::Queue), [`Mutex`](crate::Mutex) and
+//!   [`RwLock`](crate::RwLock) with its waiter, as a loop's task does with
+//!   its [`TaskCx`](crate::TaskCx) (both are a [`WaitCx`]), and on the C
+//!   core's queues, mutexes and rwlocks through [`sys`]
+//!   (`costack_wait` and all that is built on it): its wake hook
+//!   (`costack_set_wake_hook`) wakes the task's waker, and the coroutine
+//!   then runs inside its own task's `poll`, never inside the waker's. A
+//!   lock guard may be held across [`Waiter::wait`], and cannot leave the
+//!   coroutine (see the [`sync`](crate::sync) module).
+//!
+//! ```
+//! use costack::{CoFuture, Mutex};
+//! use std::rc::Rc;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let log = Rc::new(Mutex::new(Vec::new()));
+//! let local = tokio::task::LocalSet::new();
+//! for id in 0..2 {
+//!     let log = log.clone();
+//!     local.spawn_local(CoFuture::new(move |w| {
+//!         let mut v = log.lock(w); // the second waits here, FIFO
+//!         w.wait(tokio::time::sleep(std::time::Duration::from_millis(1)));
+//!         v.push(id);
+//!     }));
+//! }
+//! local.await;
+//! assert_eq!(*Rc::try_unwrap(log).unwrap().get_mut(), [0, 1]);
+//! # }
+//! ```
 //! - **Panics** in the closure are caught at the coroutine's root and
 //!   resumed in the task that polls it, with their payload.
 //! - **Wakers** may fire from any thread, late, or more than once: a wake
@@ -90,8 +116,10 @@
 //!   line on stderr starting `costack:`. That is also the end of a
 //!   coroutine that, cancelled in `try_wait`, waits again in `wait` inside
 //!   `call_c`;
-//! - waiting on a costack queue, mutex or rwlock (`costack_wait`): a C
-//!   wait cannot be cancelled either, so it is leaked the same way, and
+//! - waiting on a costack queue, mutex or rwlock
+//!   ([`Queue::wait`](crate::Queue::wait),
+//!   [`Mutex::lock`](crate::Mutex::lock), ..., or `costack_wait`): a C wait cannot be cancelled
+//!   either, so it is leaked the same way, and
 //!   keeps its place in that queue (a mutex handed to it later stays
 //!   locked).
 //!
@@ -118,6 +146,11 @@
 //!   inside, or in a C wait, it leaks the coroutine instead (nothing on its
 //!   stack is freed, so pinned futures there stay valid forever). The wake
 //!   hook, called from C, catches a panicking waker and aborts.
+//! - **Locks.** A waiter used with a [`sync`](crate::sync) primitive is
+//!   checked to be the running coroutine's own (as a `TaskCx` is), so the
+//!   C wait suspends the coroutine whose hook wakes its task; the guards
+//!   are bounded by the waiter's brand, so they are dropped in that
+//!   coroutine.
 //! - **Woken C waits.** A coroutine woken in `costack_wait` is entered
 //!   without an input (it takes none there), and only by its own poll or
 //!   drop, after its hook said so; the hook's argument lives until the
@@ -126,6 +159,7 @@
 use crate::abort::{die, report};
 use crate::coroutine::{Builder, Coroutine, Step, Yielder};
 use crate::mutex::{lock, lock_held, sealed::Sealed, try_lock_or_wake, Proof};
+use crate::sync::{Owner, WaitCx};
 use crate::sys;
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -248,7 +282,7 @@ pub(crate) struct Driver<T, R> {
 impl<T, R> Driver<T, R> {
     pub(crate) fn new<F>(builder: Builder, body: F) -> io::Result<Driver<T, R>>
     where
-        F: FnOnce(&mut Waiter<T>) -> R + 'static,
+        F: for<'t> FnOnce(&mut Waiter<'t, T>) -> R + 'static,
     {
         let shared = NonNull::from(Box::leak(Box::new(Shared {
             cx: Cell::new(ptr::null_mut()),
@@ -262,6 +296,9 @@ impl<T, R> Driver<T, R> {
             let mut waiter = Waiter {
                 yielder: NonNull::from(y),
                 shared,
+                // SAFETY: only reads the thread's costack state.
+                co: unsafe { sys::costack_self() },
+                _brand: PhantomData,
                 _not_send: PhantomData,
             };
             body(&mut waiter)
@@ -470,6 +507,11 @@ impl Drop for CxScope<'_> {
 /// type; a [`CoFuture`]'s waiter has `T = Infallible`, so it yields
 /// nothing.
 ///
+/// It is also the [`WaitCx`] that costack's [`Queue`](crate::Queue),
+/// [`Mutex`](crate::Mutex) and [`RwLock`](crate::RwLock) take. The lifetime `'t` is the coroutine's own (its closure
+/// gets it higher-ranked), as a [`TaskCx`](crate::TaskCx)'s: nothing that
+/// names it, such as a lock guard, can leave the coroutine.
+///
 /// ```
 /// use costack::{CoFuture, Waiter};
 ///
@@ -484,17 +526,39 @@ impl Drop for CxScope<'_> {
 /// let out = futures_executor::block_on(CoFuture::new(|w| deep(w, 100)));
 /// assert_eq!(out, 101);
 /// ```
-pub struct Waiter<T = Infallible> {
+pub struct Waiter<'t, T = Infallible> {
     yielder: NonNull<Yielder<(), Out<T>>>,
     shared: NonNull<Shared>,
+    /// The coroutine: the only one that may wait on a
+    /// [`sync`](crate::sync) primitive with this waiter.
+    co: *mut sys::CostackCoroutine,
+    /// Invariant in `'t`, the coroutine's own lifetime (its closure gets it
+    /// higher-ranked), so that a lock guard it bounds cannot leave it.
+    _brand: PhantomData<fn(&'t ()) -> &'t ()>,
     /// Neither `Send` nor `Sync`, as a `Yielder`.
     _not_send: PhantomData<*mut ()>,
 }
 
-impl<T> Sealed for Waiter<T> {}
-impl<T> Proof for Waiter<T> {}
+impl<T> Sealed for Waiter<'_, T> {}
+impl<T> Proof for Waiter<'_, T> {}
 
-impl<T> Waiter<T> {
+impl<T> Owner for Waiter<'_, T> {
+    fn check_owner(&self, what: &str) {
+        // SAFETY: `costack_self` only reads the thread's costack state.
+        if unsafe { sys::costack_self() } != self.co {
+            panic!(
+                "costack: {what}: the running coroutine is not the waiter's own: only the \
+                 coroutine of a CoFuture or CoStream may wait with its Waiter (a Coroutine \
+                 resumed inside it may not, since the executor, not its resumer, would \
+                 continue it)"
+            );
+        }
+    }
+}
+
+impl<'t, T> WaitCx<'t> for Waiter<'t, T> {}
+
+impl<'t, T> Waiter<'t, T> {
     fn shared(&self) -> &Shared {
         // SAFETY: the shared state outlives the coroutine, in whose closure
         // the waiter lives.
@@ -660,7 +724,7 @@ impl<T> Waiter<T> {
         let depth = unsafe { &self.shared.as_ref().c_depth };
         depth.set(depth.get() + 1);
         let _depth = Depth(depth);
-        f((self as *mut Waiter<T>).cast())
+        f((self as *mut Waiter<'t, T>).cast())
     }
 
     /// The waiter behind a pointer [`call_c`](Waiter::call_c) passed.
@@ -684,9 +748,10 @@ impl<T> Waiter<T> {
     /// }));
     /// assert_eq!(v, 5);
     /// ```
-    pub unsafe fn from_raw<'a>(ptr: *mut c_void) -> &'a mut Waiter<T> {
-        // SAFETY: the caller's contract.
-        unsafe { &mut *ptr.cast::<Waiter<T>>() }
+    pub unsafe fn from_raw<'a>(ptr: *mut c_void) -> &'a mut Waiter<'a, T> {
+        // SAFETY: the caller's contract; the brand `'a` is no longer than
+        // the reference, which the contract keeps inside the `call_c`.
+        unsafe { &mut *ptr.cast::<Waiter<'a, T>>() }
     }
 
     /// A stream's next item: suspends the coroutine, and the stream's
@@ -718,7 +783,7 @@ impl<T> Waiter<T> {
     }
 }
 
-impl<T> fmt::Debug for Waiter<T> {
+impl<T> fmt::Debug for Waiter<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Waiter")
     }
@@ -770,7 +835,7 @@ impl<R> CoFuture<R> {
     /// ```
     pub fn new<F>(body: F) -> CoFuture<R>
     where
-        F: FnOnce(&mut Waiter) -> R + 'static,
+        F: for<'t> FnOnce(&mut Waiter<'t>) -> R + 'static,
     {
         match Builder::new().build_future(body) {
             Ok(f) => f,
@@ -915,10 +980,42 @@ impl Builder {
     /// ```
     pub fn build_future<R, F>(self, body: F) -> io::Result<CoFuture<R>>
     where
-        F: FnOnce(&mut Waiter) -> R + 'static,
+        F: for<'t> FnOnce(&mut Waiter<'t>) -> R + 'static,
     {
         Ok(CoFuture {
             driver: Driver::new(self, body)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run-time half of "only tasks wait" for futures: a waiter whose
+    /// coroutine is not the running one (safe code cannot make one) panics
+    /// before a wait or lock reaches the C core.
+    #[test]
+    fn a_lock_outside_the_waiters_own_coroutine_panics() {
+        let mut w: Waiter<'_> = Waiter {
+            // Never used: the check comes first.
+            yielder: NonNull::dangling(),
+            shared: NonNull::dangling(),
+            co: ptr::null_mut(),
+            _brand: PhantomData,
+            _not_send: PhantomData,
+        };
+        let q = crate::Queue::new();
+        let err = panic::catch_unwind(AssertUnwindSafe(|| q.wait(&mut w))).unwrap_err();
+        let msg = err.downcast_ref::<String>().unwrap();
+        assert!(
+            msg.contains("Queue::wait") && msg.contains("not the waiter's own"),
+            "{msg}"
+        );
+        let m = crate::Mutex::new(());
+        assert!(panic::catch_unwind(AssertUnwindSafe(|| drop(m.lock(&mut w)))).is_err());
+        let l = crate::RwLock::new(());
+        assert!(panic::catch_unwind(AssertUnwindSafe(|| drop(l.write(&mut w)))).is_err());
+        assert!(q.is_empty());
     }
 }

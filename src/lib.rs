@@ -108,7 +108,7 @@ pub use future::{Cancelled, CoFuture, SendCoFuture, Waiter};
 pub use mutex::{lock, lock_held, try_lock, Guard, Proof};
 pub use pool::{pool_max, set_pool_max, stats, Stats};
 pub use stream::{CoStream, SendCoStream};
-pub use sync::{Mutex, MutexGuard, Queue, RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use sync::{Mutex, MutexGuard, Queue, RwLock, RwLockReadGuard, RwLockWriteGuard, WaitCx};
 
 /// The name of the switching backend compiled into the C core:
 /// `"ucontext"`, `"sigaltstack"`, ...

@@ -80,7 +80,7 @@ impl<T> CoStream<T> {
     /// ```
     pub fn new<F>(body: F) -> CoStream<T>
     where
-        F: FnOnce(&mut Waiter<T>) + 'static,
+        F: for<'t> FnOnce(&mut Waiter<'t, T>) + 'static,
     {
         match Builder::new().build_stream(body) {
             Ok(s) => s,
@@ -208,7 +208,7 @@ impl Builder {
     /// ```
     pub fn build_stream<T, F>(self, body: F) -> io::Result<CoStream<T>>
     where
-        F: FnOnce(&mut Waiter<T>) + 'static,
+        F: for<'t> FnOnce(&mut Waiter<'t, T>) + 'static,
     {
         Ok(CoStream {
             driver: Driver::new(self, body)?,

@@ -1,33 +1,44 @@
-//! Waiting and locking between the tasks of a [`Loop`](crate::Loop):
-//! [`Queue`], [`Mutex`] and [`RwLock`], QEMU's `CoQueue`, `CoMutex` and
-//! `CoRwlock` (the C core's `CostackQueue`, `CostackMutex`,
-//! `CostackRwlock`).
+//! Waiting and locking between coroutines: [`Queue`], [`Mutex`] and
+//! [`RwLock`], QEMU's `CoQueue`, `CoMutex` and `CoRwlock` (the C core's
+//! `CostackQueue`, `CostackMutex`, `CostackRwlock`), for the tasks of a
+//! [`Loop`](crate::Loop) and for coroutines driven as futures
+//! ([`CoFuture`](crate::CoFuture), [`CoStream`](crate::CoStream)).
 //!
-//! A task that waits on one of them suspends; the loop runs other tasks
-//! meanwhile, and continues it when it is woken. Nothing here blocks the
-//! thread.
+//! A task that waits on one of them suspends; its driver runs other tasks
+//! meanwhile (the loop, or the async executor: the future's poll returns
+//! `Pending`), and continues it when it is woken (a future's waker is
+//! woken, and the coroutine runs in its own task's next poll). Nothing
+//! here blocks the thread.
 //!
 //! # The rules the types keep
 //!
-//! - **Only tasks wait.** Every wait and every lock takes the task's
-//!   [`TaskCx`] (see the [event loop](crate::event_loop) module): code that
-//!   is not a loop's task has none, and a `TaskCx` used in another
-//!   coroutine than its task's panics before anything waits.
+//! - **Only tasks wait.** Every wait and every lock takes the waiting
+//!   coroutine's context, a [`WaitCx`]: a loop task's [`TaskCx`] (see the
+//!   [event loop](crate::event_loop) module) or a future's
+//!   [`Waiter`](crate::Waiter) (see the [`future`](crate::future) module).
+//!   Other code has none, and a context used in another coroutine than
+//!   its own (a `Coroutine` resumed with it as its input) panics before
+//!   anything waits. Both are [`Proof`]s, borrowed mutably
+//!   by every wait, so no [`GlobalCell`](crate::GlobalCell) borrow lives
+//!   across one.
 //! - **Guards stay in their task.** A guard borrows its lock and carries a
-//!   lifetime that the task's `TaskCx<'t>` bounds (`'t: 'a`), and `'t` is
-//!   the task's own: a guard cannot be returned from the task, stored where
-//!   something outside it (or another task) could reach it, or moved into
-//!   another task (all compile errors), and it is not `Send`. It *can* be
-//!   held across waits (a `sleep`, an fd wait, another lock): that is what
-//!   a coroutine lock is for, and the other tasks that want it wait
-//!   meanwhile. The waits borrow the `TaskCx`, not the guard, so the
+//!   lifetime that the context's brand bounds (`'t: 'a` for a
+//!   `TaskCx<'t>` or a `Waiter<'t>`), and `'t` is the task's own (its
+//!   closure gets it higher-ranked): a guard cannot be returned from the
+//!   task, stored where something outside it (or another task) could reach
+//!   it, or moved into another task (all compile errors), and it is not
+//!   `Send`. It *can* be held across waits (a `sleep`, an fd wait, a
+//!   [`Waiter::wait`](crate::Waiter::wait) on any future, another lock):
+//!   that is what a coroutine lock is for, and the other tasks that want
+//!   it wait meanwhile. The waits borrow the context, not the guard, so the
 //!   compiler lets that through, and the lock's own FIFO keeps the data
 //!   consistent.
 //! - **Unlock hands over.** Dropping a [`MutexGuard`] gives the mutex to the
 //!   first waiter (FIFO); no task can take it in between. An [`RwLock`] is
 //!   FIFO and fair: a reader that arrives while a writer waits waits too.
 //! - **One thread.** None of these types is `Sync`: they are shared
-//!   between the tasks of one loop (with `Rc`), on its thread. Dropping a
+//!   between the tasks of one thread (with `Rc`): a loop's, and the
+//!   futures of a single-threaded executor. Dropping a
 //!   guard anywhere else than in the task that took it (possible only by
 //!   handing it to a `Coroutine` as its input) aborts with the C core's
 //!   message. A guard that is forgotten (`mem::forget`) keeps its lock held
@@ -53,8 +64,34 @@
 //! lp.run().unwrap();
 //! assert_eq!(Rc::try_unwrap(total).unwrap().into_inner(), 3);
 //! ```
+//!
+//! The same with coroutines driven as futures, on any single-threaded
+//! executor:
+//!
+//! ```
+//! use costack::{CoFuture, Mutex};
+//! use std::rc::Rc;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let total = Rc::new(Mutex::new(0u32));
+//! let local = tokio::task::LocalSet::new();
+//! for _ in 0..3 {
+//!     let total = total.clone();
+//!     local.spawn_local(CoFuture::new(move |w| {
+//!         let mut n = total.lock(w);
+//!         let seen = *n;
+//!         w.wait(tokio::task::yield_now()); // the guard is held across the wait
+//!         *n = seen + 1;
+//!     }));
+//! }
+//! local.await;
+//! assert_eq!(Rc::try_unwrap(total).unwrap().into_inner(), 3);
+//! # }
+//! ```
 
 use crate::event_loop::{nanos, TaskCx};
+use crate::mutex::Proof;
 use crate::sys;
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -62,6 +99,55 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::ptr;
 use std::time::Duration;
+
+mod owner {
+    /// The part of [`WaitCx`](super::WaitCx) that is the crate's own: the
+    /// check that the running coroutine is the context's.
+    pub trait Owner {
+        /// Panics, naming `what`, unless the running coroutine is the one
+        /// this context belongs to.
+        fn check_owner(&self, what: &str);
+    }
+}
+pub(crate) use owner::Owner;
+
+/// The context of a coroutine that may wait on a [`Queue`], [`Mutex`] or
+/// [`RwLock`]: what their waits and locks take, as `&mut impl
+/// WaitCx<'t>`. A loop task's [`TaskCx<'t>`](TaskCx) and a
+/// [`CoFuture`](crate::CoFuture)'s or [`CoStream`](crate::CoStream)'s
+/// [`Waiter<'t, _>`](crate::Waiter) are the two (the trait is sealed).
+///
+/// `'t` is the task's brand: the guards it bounds cannot leave the task
+/// (see the [module](crate::sync)). A `WaitCx` is a [`Proof`].
+///
+/// Code that locks the same way under both drivers takes one:
+///
+/// ```
+/// use costack::{CoFuture, Loop, Mutex, WaitCx};
+/// use std::rc::Rc;
+///
+/// fn bump<'t>(counter: &Mutex<u32>, cx: &mut impl WaitCx<'t>) -> u32 {
+///     let mut n = counter.lock(cx);
+///     *n += 1;
+///     *n
+/// }
+///
+/// let counter = Rc::new(Mutex::new(0));
+/// let lp = Loop::new().unwrap();
+/// let c = counter.clone();
+/// assert_eq!(lp.spawn(move |cx| bump(&c, cx)).join(), 1);
+/// let c = counter.clone();
+/// assert_eq!(futures_executor::block_on(CoFuture::new(move |w| bump(&c, w))), 2);
+/// ```
+pub trait WaitCx<'t>: Proof + Owner {}
+
+impl Owner for TaskCx<'_> {
+    fn check_owner(&self, what: &str) {
+        self.check(what);
+    }
+}
+
+impl<'t> WaitCx<'t> for TaskCx<'t> {}
 
 const fn raw_queue() -> sys::CostackQueue {
     sys::CostackQueue {
@@ -72,10 +158,11 @@ const fn raw_queue() -> sys::CostackQueue {
 }
 
 /// A FIFO of waiting tasks (QEMU's `CoQueue`): a task waits on it until
-/// another task (or the loop's thread, outside any task) wakes it.
+/// another task (or the thread, outside any task) wakes it.
 ///
-/// Wakes are deferred, QEMU's way: a woken task runs when the loop next
-/// dispatches, in the order the wakes were made.
+/// Wakes are deferred, QEMU's way: a woken loop task runs when the loop
+/// next dispatches, in the order the wakes were made; a woken future's
+/// waker is woken, and it runs in its next poll.
 ///
 /// ```
 /// use costack::{Loop, Queue};
@@ -92,6 +179,26 @@ const fn raw_queue() -> sys::CostackQueue {
 /// };
 /// lp.spawn(move |_cx| assert!(q.notify_one()));
 /// assert_eq!(waiter.join(), "woken");
+/// ```
+///
+/// Between futures:
+///
+/// ```
+/// use costack::{CoFuture, Queue};
+/// use std::future::Future;
+/// use std::rc::Rc;
+/// use std::task::{Context, Poll, Waker};
+///
+/// let q = Rc::new(Queue::new());
+/// let q2 = q.clone();
+/// let mut waiter = Box::pin(CoFuture::new(move |w| {
+///     q2.wait(w);
+///     "woken"
+/// }));
+/// let mut cx = Context::from_waker(Waker::noop());
+/// assert!(waiter.as_mut().poll(&mut cx).is_pending()); // it waits on `q`
+/// futures_executor::block_on(CoFuture::new(move |_w| assert!(q.notify_one())));
+/// assert_eq!(waiter.as_mut().poll(&mut cx), Poll::Ready("woken"));
 /// ```
 pub struct Queue {
     raw: UnsafeCell<sys::CostackQueue>,
@@ -122,7 +229,7 @@ impl Queue {
     ///
     /// # Panics
     ///
-    /// If `cx` is not the running coroutine's task (see the
+    /// If `cx` is not the running coroutine's own (see the
     /// [module](crate::sync)).
     ///
     /// ```
@@ -138,10 +245,11 @@ impl Queue {
     /// assert_eq!(q.notify_all(), 1);
     /// h.join();
     /// ```
-    pub fn wait(&self, cx: &mut TaskCx<'_>) {
-        cx.check("Queue::wait");
-        // SAFETY: in the task's coroutine (checked), under the global mutex
-        // (the loop's dispatch); the queue outlives the wait (borrowed).
+    pub fn wait<'t>(&self, cx: &mut impl WaitCx<'t>) {
+        cx.check_owner("Queue::wait");
+        // SAFETY: in the context's own coroutine (checked), under the global
+        // mutex (a loop's dispatch or a future's poll: the context is a
+        // Proof); the queue outlives the wait (borrowed).
         unsafe { sys::costack_queue_wait(self.raw()) }
     }
 
@@ -168,14 +276,16 @@ impl Queue {
     /// lp.run().unwrap();
     /// assert_eq!(*ORDER.borrow(&costack::lock()), ["head", "tail"]);
     /// ```
-    pub fn wait_head(&self, cx: &mut TaskCx<'_>) {
-        cx.check("Queue::wait_head");
+    pub fn wait_head<'t>(&self, cx: &mut impl WaitCx<'t>) {
+        cx.check_owner("Queue::wait_head");
         // SAFETY: as in `wait`.
         unsafe { sys::costack_queue_wait_head(self.raw()) }
     }
 
     /// Waits at the tail until woken (`true`) or `timeout` passed
-    /// (`false`, and the task is off the queue).
+    /// (`false`, and the task is off the queue). A loop's task only: the
+    /// loop times the wait (a future times its waits with its executor's
+    /// timers and [`Waiter::wait`](crate::Waiter::wait)).
     ///
     /// # Panics
     ///
@@ -199,16 +309,17 @@ impl Queue {
     }
 
     /// Wakes the first waiting task; whether there was one. It runs when
-    /// the loop next dispatches.
+    /// its loop next dispatches, or its future is next polled.
     ///
     /// ```
     /// let q = costack::Queue::new();
     /// assert!(!q.notify_one()); // nobody waits
     /// ```
     pub fn notify_one(&self) -> bool {
-        // SAFETY: the queue is on its loop's thread (not `Sync`); every task
-        // waiting on it belongs to a loop, whose wake hook only queues it
-        // for the loop's next dispatch (nothing is entered here).
+        // SAFETY: the queue is on its thread (not `Sync`); every coroutine
+        // waiting on it waited with a `WaitCx`, so it is a loop's task or a
+        // bridged future's, whose wake hook only queues it for the loop's
+        // next dispatch or wakes its task's waker (nothing is entered here).
         unsafe { sys::costack_queue_next(self.raw()) != 0 }
     }
 
@@ -254,7 +365,8 @@ impl fmt::Debug for Queue {
 ///
 /// Not recursive: a task that locks a mutex it holds aborts with the C
 /// core's message. See the [module](crate::sync) for the rules the guard
-/// keeps.
+/// keeps; the tasks may be a loop's or futures (both in the
+/// [module](crate::sync)'s examples).
 ///
 /// [`lock`]: Mutex::lock
 ///
@@ -318,7 +430,7 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// # Panics
     ///
-    /// If `cx` is not the running coroutine's task. Locking a mutex the
+    /// If `cx` is not the running coroutine's own. Locking a mutex the
     /// task already holds aborts the process (the C core's check).
     ///
     /// ```
@@ -330,10 +442,11 @@ impl<T: ?Sized> Mutex<T> {
     /// });
     /// assert_eq!(h.join(), 2);
     /// ```
-    pub fn lock<'a, 't: 'a>(&'a self, cx: &mut TaskCx<'t>) -> MutexGuard<'a, T> {
-        cx.check("Mutex::lock");
-        // SAFETY: in the task's coroutine (checked), under the global mutex;
-        // the mutex outlives the wait and the guard (borrowed 'a).
+    pub fn lock<'a, 't: 'a>(&'a self, cx: &mut impl WaitCx<'t>) -> MutexGuard<'a, T> {
+        cx.check_owner("Mutex::lock");
+        // SAFETY: in the context's own coroutine (checked), under the global
+        // mutex (the context is a Proof); the mutex outlives the wait and
+        // the guard (borrowed 'a).
         unsafe { sys::costack_mutex_lock(self.raw.get()) };
         MutexGuard {
             mutex: self,
@@ -359,8 +472,8 @@ impl<T: ?Sized> Mutex<T> {
     /// });
     /// assert!(h.join());
     /// ```
-    pub fn try_lock<'a, 't: 'a>(&'a self, cx: &mut TaskCx<'t>) -> Option<MutexGuard<'a, T>> {
-        cx.check("Mutex::try_lock");
+    pub fn try_lock<'a, 't: 'a>(&'a self, cx: &mut impl WaitCx<'t>) -> Option<MutexGuard<'a, T>> {
+        cx.check_owner("Mutex::try_lock");
         // SAFETY: as in `lock`; trylock never waits.
         if unsafe { sys::costack_mutex_trylock(self.raw.get()) } != 0 {
             Some(MutexGuard {
@@ -516,7 +629,7 @@ impl<T: ?Sized> RwLock<T> {
     ///
     /// # Panics
     ///
-    /// If `cx` is not the running coroutine's task.
+    /// If `cx` is not the running coroutine's own.
     ///
     /// ```
     /// let lp = costack::Loop::new().unwrap();
@@ -528,10 +641,11 @@ impl<T: ?Sized> RwLock<T> {
     /// });
     /// assert_eq!(h.join(), 6);
     /// ```
-    pub fn read<'a, 't: 'a>(&'a self, cx: &mut TaskCx<'t>) -> RwLockReadGuard<'a, T> {
-        cx.check("RwLock::read");
-        // SAFETY: in the task's coroutine (checked), under the global mutex;
-        // the lock outlives the wait and the guard (borrowed 'a).
+    pub fn read<'a, 't: 'a>(&'a self, cx: &mut impl WaitCx<'t>) -> RwLockReadGuard<'a, T> {
+        cx.check_owner("RwLock::read");
+        // SAFETY: in the context's own coroutine (checked), under the global
+        // mutex (the context is a Proof); the lock outlives the wait and the
+        // guard (borrowed 'a).
         unsafe { sys::costack_rwlock_rdlock(self.raw()) };
         RwLockReadGuard {
             lock: self,
@@ -555,8 +669,8 @@ impl<T: ?Sized> RwLock<T> {
     /// });
     /// assert_eq!(h.join(), 4);
     /// ```
-    pub fn write<'a, 't: 'a>(&'a self, cx: &mut TaskCx<'t>) -> RwLockWriteGuard<'a, T> {
-        cx.check("RwLock::write");
+    pub fn write<'a, 't: 'a>(&'a self, cx: &mut impl WaitCx<'t>) -> RwLockWriteGuard<'a, T> {
+        cx.check_owner("RwLock::write");
         // SAFETY: as in `read`.
         unsafe { sys::costack_rwlock_wrlock(self.raw()) };
         RwLockWriteGuard {
@@ -629,11 +743,11 @@ impl<'a, T: ?Sized> RwLockReadGuard<'a, T> {
     /// });
     /// assert_eq!(h.join(), 2);
     /// ```
-    pub fn upgrade<'t: 'a>(self, cx: &mut TaskCx<'t>) -> RwLockWriteGuard<'a, T> {
-        cx.check("RwLockReadGuard::upgrade");
+    pub fn upgrade<'t: 'a>(self, cx: &mut impl WaitCx<'t>) -> RwLockWriteGuard<'a, T> {
+        cx.check_owner("RwLockReadGuard::upgrade");
         let lock = self.lock;
         std::mem::forget(self);
-        // SAFETY: in the task's coroutine (checked), which holds a read
+        // SAFETY: in the context's own coroutine (checked), which holds a read
         // lock of `lock` (the guard, now forgotten, becomes the write guard).
         unsafe { sys::costack_rwlock_upgrade(lock.raw()) };
         RwLockWriteGuard {
