@@ -396,3 +396,49 @@ fn a_future_locks_a_mutex_that_loop_code_shares_the_same_way() {
         2
     );
 }
+
+#[test]
+fn dropping_a_future_that_holds_a_guard_unlocks_and_hands_the_mutex_over() {
+    let m = Rc::new(Mutex::new(0u32));
+    let (locked, queued) = (Rc::new(Cell::new(false)), Rc::new(Cell::new(false)));
+    let mut holder = {
+        let (m, locked) = (m.clone(), locked.clone());
+        Box::pin(CoFuture::new(move |w| {
+            let mut g = m.lock(w);
+            *g += 1;
+            locked.set(true);
+            // Cancelled here: the stack unwinds, and the guard's drop
+            // unlocks in this coroutine.
+            w.wait(std::future::pending::<()>());
+        }))
+    };
+    let mut contender = {
+        let (m, queued) = (m.clone(), queued.clone());
+        Box::pin(CoFuture::new(move |w| {
+            queued.set(true);
+            let g = m.lock(w);
+            *g
+        }))
+    };
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    // A poll is `Pending` without running while another test's thread
+    // holds the global mutex: poll until each got where it must be.
+    while !locked.get() {
+        assert!(holder.as_mut().poll(&mut cx).is_pending());
+    }
+    while !queued.get() {
+        assert!(contender.as_mut().poll(&mut cx).is_pending());
+    }
+    assert!(
+        contender.as_mut().poll(&mut cx).is_pending(),
+        "it waits for the lock"
+    );
+    drop(holder);
+    let got = loop {
+        if let Poll::Ready(v) = contender.as_mut().poll(&mut cx) {
+            break v;
+        }
+    };
+    assert_eq!(got, 1, "handed over with the holder's change");
+    assert_eq!(Rc::try_unwrap(m).unwrap().into_inner(), 1);
+}
