@@ -523,7 +523,10 @@ impl Builder {
     /// The C core's options for these settings (no user data), after the
     /// checks of what the C core would not refuse itself (the maximums it
     /// checks): the errors [`build`](Builder::build) documents. Also used
-    /// by [`Loop::spawn_with`](crate::Loop::spawn_with).
+    /// by [`Loop::spawn_with`](crate::Loop::spawn_with). Inline: called
+    /// out of line, twice per create, it made every create return the
+    /// options through memory (`docs/performance.md`).
+    #[inline]
     pub(crate) fn c_options(&self) -> io::Result<sys::CostackOptions> {
         if self.stack_size.is_some_and(|n| n < Builder::MIN_STACK_SIZE) {
             return Err(io::Error::new(
