@@ -6,8 +6,8 @@
 #   benches/compare.sh              the full measurement: 5 rounds (5 to
 #                                   7 minutes)
 #   benches/compare.sh --rounds=N   N rounds
-#   benches/compare.sh --cpu=N      pinned to CPU N (default 1, or 0 on a
-#                                   machine with one CPU)
+#   benches/compare.sh --cpu=N      pinned to CPU N (default 1, or the
+#                                   first CPU allowed when 1 is not)
 #   benches/compare.sh --quick      a smoke run: one round, tiny counts,
 #                                   numbers not meaningful (CI runs it)
 #
@@ -66,8 +66,9 @@ if command -v taskset >/dev/null; then
     case "$allowed" in
     *[!0-9]*)
         if [ -z "$cpu" ]; then
+            # CPU 1, or the first one this run may use.
             cpu=1
-            taskset -c "$cpu" true 2>/dev/null || cpu=0
+            taskset -c "$cpu" true 2>/dev/null || cpu=${allowed%%[,-]*}
         fi
         ;;
     *) # already on one CPU; --cpu asks for another one
