@@ -800,6 +800,17 @@ static void release_enders(CostackThread *t, CostackCoroutine *to)
     }
 }
 
+/* co's wait ends (woken or destroyed): its detach, once, takes it off
+ * whatever it waits on. */
+static void end_wait(CostackCoroutine *co)
+{
+    CostackDetach *detach = co->detach;
+    if (!detach)
+        return;
+    co->detach = NULL;
+    detach(co, co->detach_arg);
+}
+
 /* Abort: co ends (how says in what way) while it holds locks. */
 static COSTACK_NORETURN void die_holding(const CostackCoroutine *co,
                                          const char *how)
@@ -1088,11 +1099,8 @@ void costack_destroy(CostackCoroutine *co)
     case COSTACK_WAITING:
     case COSTACK_SCHEDULED:
         /* Off whatever it waits on, or the run list it was woken to. */
-        if (co->state == COSTACK_WAITING && co->detach) {
-            CostackDetach *detach = co->detach;
-            co->detach = NULL;
-            detach(co, co->detach_arg);
-        }
+        if (co->state == COSTACK_WAITING)
+            end_wait(co);
         if (co->run_list && !co->wake_hook)
             t->deferred--; /* on a woken or ready list of this thread */
         costack__run_unlink(co);
@@ -1142,11 +1150,7 @@ COSTACK_NOINLINE void costack_wake(CostackCoroutine *co)
         costack__die("costack: costack_wake: the coroutine does not wait "
                      "(it is not in costack_wait)");
     }
-    if (co->detach) {
-        CostackDetach *detach = co->detach;
-        co->detach = NULL;
-        detach(co, co->detach_arg);
-    }
+    end_wait(co);
     co->state = COSTACK_SCHEDULED;
     if (co->wake_hook) {
         co->wake_hook(co, co->wake_arg);
