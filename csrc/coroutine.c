@@ -110,7 +110,7 @@ static inline CostackThread *thread_here(void)
  * and the overflow reporting.  0, or -1 with errno. */
 static int thread_ready(CostackThread *t)
 {
-    if (t->leader.ctx)
+    if (t->ready)
         return 0;
     if (costack__platform_thread_init(t) != 0)
         return -1;
@@ -129,6 +129,7 @@ static int thread_ready(CostackThread *t)
     t->registered = 1;
     t->coroutines.next = t->coroutines.prev = &t->coroutines;
     costack__mutex_unlock_pool();
+    t->ready = 1;
     return 0;
 }
 
@@ -437,8 +438,9 @@ static CostackCoroutine *pool_take(CostackThread *t, size_t size,
 {
     CostackCoroutine *co = take_matching(&t->pool, size, guard);
     if (co) {
-        costack__atomic_store(&t->pool_count, t->pool_count - 1);
-        if (t->pool_quota - t->pool_count > QUOTA_SLACK) {
+        size_t count = t->pool_count - 1;
+        costack__atomic_store(&t->pool_count, count);
+        if (t->pool_quota - count > QUOTA_SLACK) {
             /* Many slots idle: let other threads have some. */
             costack__mutex_lock_pool();
             t->pool_quota -= QUOTA_STEP;
@@ -520,6 +522,7 @@ void costack__thread_exit(CostackThread *t)
     if (t->leader.ctx)
         costack__backend_free(&t->leader);
     t->leader.ctx = NULL;
+    t->ready = 0;
     costack__platform_thread_exit(t);
 }
 
@@ -630,7 +633,6 @@ costack_create_with(CostackEntry *entry, void *opaque,
 {
     size_t size = COSTACK_DEFAULT_STACK_SIZE;
     size_t guard = COSTACK_DEFAULT_GUARD_SIZE;
-    size_t page = costack__page_size();
     CostackThread *t = thread_here();
     CostackCoroutine *co;
 
@@ -638,18 +640,27 @@ costack_create_with(CostackEntry *entry, void *opaque,
         errno = EINVAL;
         return NULL;
     }
-    if (options && options->stack_size)
-        size = options->stack_size;
-    if (options && options->guard_size)
-        guard = options->guard_size;
-    if (size < COSTACK_MIN_STACK_SIZE || size > COSTACK_MAX_STACK_SIZE ||
-        guard > COSTACK_MAX_GUARD_SIZE ||
-        (options && options->user_size > COSTACK_MAX_USER_SIZE)) {
+    if (options && (options->stack_size || options->guard_size)) {
+        size_t page = costack__page_size();
+        if (options->stack_size)
+            size = options->stack_size;
+        if (options->guard_size)
+            guard = options->guard_size;
+        if (size < COSTACK_MIN_STACK_SIZE || size > COSTACK_MAX_STACK_SIZE ||
+            guard > COSTACK_MAX_GUARD_SIZE) {
+            errno = EINVAL;
+            return NULL;
+        }
+        size = (size + page - 1) & ~(page - 1);
+        guard = (guard + page - 1) & ~(page - 1);
+    }
+    /* The defaults are multiples of 64 KiB, so of every page size costack
+     * runs on (4 to 64 KiB): only sizes asked for are checked and rounded,
+     * and the usual create asks nothing of the page size. */
+    if (options && options->user_size > COSTACK_MAX_USER_SIZE) {
         errno = EINVAL;
         return NULL;
     }
-    size = (size + page - 1) & ~(page - 1);
-    guard = (guard + page - 1) & ~(page - 1);
     if (thread_ready(t) != 0)
         return NULL;
 
@@ -984,7 +995,7 @@ static COSTACK_NOINLINE void enter_slow(CostackCoroutine *co)
               * were caught above */
         costack__die("Co-routine re-entered recursively");
     }
-    if (!self->ctx && thread_ready(t) != 0)
+    if (!t->ready && thread_ready(t) != 0)
         costack__die("costack: costack_enter: cannot set up this thread "
                      "for coroutines (out of memory)");
     enter_switch(t, self, co);
@@ -999,9 +1010,9 @@ COSTACK_NOINLINE void costack_enter(CostackCoroutine *co)
      * that it saves no register of its own: co is new or suspended (then
      * it has no caller: only an active coroutine has one), and this
      * thread is ready (then its state is initialised, so current is set,
-     * and the running side has a context).  Anything else, misuse
+     * and every side that can run has a context).  Anything else, misuse
      * included, goes through enter_slow, which says what is wrong. */
-    if (COSTACK_UNLIKELY(!co || !self || !self->ctx ||
+    if (COSTACK_UNLIKELY(!co || !t->ready ||
                          (co->state != COSTACK_NEW &&
                           co->state != COSTACK_SUSPENDED))) {
         enter_slow(co);

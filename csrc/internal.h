@@ -147,10 +147,14 @@ typedef struct CostackLink {
 } CostackLink;
 
 struct CostackCoroutine {
+    /* First, together: all that the fast paths of costack_enter and
+     * costack_yield read and write of the coroutine. */
+    CostackCtx *ctx;          /* backend state */
+    CostackCoroutine *caller; /* set while active */
+    int state;                /* enum CostackState */
+    unsigned int flags;       /* CostackOptions.flags of its create */
     CostackEntry *entry;
     void *opaque;
-    CostackCoroutine *caller; /* set while active */
-    CostackCtx *ctx;          /* backend state */
     CostackStack stack;
     size_t guard_asked;       /* the guard create asked for: with the stack
                                * size, what a pooled coroutine must match */
@@ -160,11 +164,9 @@ struct CostackCoroutine {
                                * room to align); kept in the pool when small */
     size_t user_cap;
     CostackCoroutine *pool_next;
-    unsigned int flags;       /* CostackOptions.flags of its create */
     unsigned long long fp_control; /* COSTACK_KEEP_FP_CONTROL: the control
                                * state of whichever side does not run now
                                * (coroutine.c, "floating-point control") */
-    int state;                /* enum CostackState */
     /* Waiting and waking (coroutine.c). */
     CostackDetach *detach;    /* of the current wait, NULL when none */
     void *detach_arg;
@@ -206,7 +208,14 @@ struct CostackCoroutine {
  * thread-locals.
  */
 typedef struct CostackThread {
+    /* First, together: what the fast paths of costack_enter and
+     * costack_yield read. */
     CostackCoroutine *current; /* the running coroutine, or &leader */
+    size_t deferred;           /* coroutines on woken, ready and enders lists of
+                                * this thread's chain (coroutine.c) */
+    int ready;                 /* the thread can switch: its leader has a
+                                * context, and it is registered (coroutine.c,
+                                * thread_ready) */
     CostackCoroutine leader;
     CostackCoroutine *pool;    /* this thread's batch of pooled coroutines */
     size_t pool_count;         /* written by this thread, read by stats */
@@ -220,8 +229,6 @@ typedef struct CostackThread {
     CostackCoroutine *exited;  /* the coroutine whose exit switch runs, for
                                 * the backends whose exit switch cannot
                                 * carry it (backend.h) */
-    size_t deferred;           /* coroutines on woken, ready and enders lists of
-                                * this thread's chain (coroutine.c) */
     void *loop;                /* the current CostackLoop (loop.c) */
     void *altstack; /* signal stack the platform layer installed, if any */
     size_t altstack_size;
