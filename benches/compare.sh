@@ -21,6 +21,8 @@
 #                                 through QEMU's API, pooled lifecycle, a
 #                                 bare sigsetjmp/siglongjmp ping-pong (the
 #                                 mechanism QEMU's ucontext backend uses),
+#                                 the asm backend's switch alone (an
+#                                 out-of-line function, no bookkeeping),
 #                                 an inline-asm ping-pong with call and ret
 #                                 paired (the floor) and the deep chains
 #                                 (benches/perf.c)
@@ -184,6 +186,7 @@ END {
     row("costack C API (costack_enter + costack_yield)", "P", "yield", "floor", "")
     row("QEMU API (qemu_coroutine_enter + yield)", "P", "qemu", "floor", "")
     row("bare mechanism: sigsetjmp/siglongjmp ping-pong", "P", "pingpong", "floor", "")
+    row("out-of-line switch function alone, no bookkeeping", "P", "alone", "floor", "")
     row("floor: inline-asm ping-pong, call/ret paired", "P", "floor", "floor", "")
     print "| **create + run + drop, pooled** (criterion)            |           |         |             |                |"
     row("costack Rust API", "C", "lifecycle/costack_rust", "lifecycle/corosensei_reused_stack", "<= 1.0")

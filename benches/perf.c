@@ -21,6 +21,11 @@
  *   ping-pong   bare sigsetjmp(env, 0)/siglongjmp between two stacks (the
  *               second bootstrapped once with makecontext), one round trip:
  *               what a switch costs with no coroutine bookkeeping at all
+ *   alone       an out-of-line switch function alone (the asm backend's
+ *               technique: callee-saved registers pushed and popped, the
+ *               stack pointer swapped, leaving by jump), with none of the
+ *               coroutine's bookkeeping, one round trip: what any C API
+ *               with enter and yield as functions pays at least
  *   floor       an inline-asm ping-pong between two stacks with call and
  *               ret kept paired (entering is a `call` that the other side's
  *               `ret` matches), only the frame pointer saved by hand and the
@@ -450,7 +455,7 @@ static inline void floor_yield(FloorCtx *c)
 /* The other stack's first continuation: record the main side, move to the
  * new stack, run c->main(c). */
 __asm__(".text\n"
-        ".p2align 4\n"
+        ".p2align 4\n.globl perf_floor_start\n.hidden perf_floor_start\n"
         "perf_floor_start:\n\t"
         "mov %rsp, 8(%rsi)\n\t"
         "mov 16(%rsi), %rsp\n\t"
@@ -506,7 +511,7 @@ static inline void floor_yield(FloorCtx *c)
 }
 
 __asm__(".text\n"
-        ".p2align 4\n"
+        ".p2align 4\n.globl perf_floor_start\n.hidden perf_floor_start\n"
         "perf_floor_start:\n\t"
         "stp x30, x29, [sp, #-16]!\n\t"
         "mov x2, sp\n\t"
@@ -550,6 +555,119 @@ static void run_floor(unsigned long n)
         floor_enter(&floor_ctx);
 }
 #endif /* x86-64 or aarch64 */
+
+/* ---- switch alone: an out-of-line switch function, no bookkeeping -------
+ *
+ * The technique of costack's asm backend reduced to the switch: a function
+ * that pushes the callee-saved registers, swaps the stack pointer with
+ * *slot, pops the other side's and leaves by jumping to the other side's
+ * return address; one copy per direction.  Nothing else: no current
+ * coroutine, no states, no checks.  Any C API whose enter and yield are
+ * functions pays at least this (a caller's callee-saved registers must
+ * survive the call), where an inlined switch saves only the live ones.
+ * Between it and the floor lies the cost of the ABI; between it and the
+ * round trip above, the cost of the coroutine's bookkeeping. */
+
+#if defined(HAVE_FLOOR)
+#define HAVE_ALONE 1
+
+/* Global (and hidden) in the asm below: an aarch64 GOT entry for a local
+ * label is made against its section, so two such labels whose addresses C
+ * takes would share one entry. */
+void perf_alone_enter(void **slot);
+void perf_alone_yield(void **slot);
+void perf_alone_start(void);
+
+#if defined(__x86_64__)
+/* The frame at a saved stack pointer S: S+0 unused (alignment), S+8 r15,
+ * r14, r13, r12, rbx, rbp, S+56 the return address.  A new stack's first
+ * frame has rbx = the body, r12 = its argument, the return address
+ * perf_alone_start. */
+#define ALONE_SWITCH(name)                                                  \
+    ".p2align 4\n.globl " name "\n.hidden " name "\n" name ":\n\t"              \
+    "push %rbp\n\tpush %rbx\n\tpush %r12\n\t"                               \
+    "push %r13\n\tpush %r14\n\tpush %r15\n\t"                               \
+    "sub $8, %rsp\n\t"                                                      \
+    "mov %rsp, %rax\n\tmov (%rdi), %rsp\n\tmov %rax, (%rdi)\n\t"            \
+    "add $8, %rsp\n\t"                                                      \
+    "pop %r15\n\tpop %r14\n\tpop %r13\n\t"                                  \
+    "pop %r12\n\tpop %rbx\n\tpop %rbp\n\t"                                  \
+    "pop %rcx\n\tjmp *%rcx\n"
+__asm__(".text\n" ALONE_SWITCH("perf_alone_enter")
+            ALONE_SWITCH("perf_alone_yield")
+        ".p2align 4\n.globl perf_alone_start\n.hidden perf_alone_start\n"
+        "perf_alone_start:\n\t"
+        "mov %r12, %rdi\n\tcall *%rbx\n\tud2\n");
+#define ALONE_FRAME 64
+#define ALONE_BODY 5 /* rbx */
+#define ALONE_ARG 4  /* r12 */
+#define ALONE_RET 7
+#else /* __aarch64__ */
+/* The frame at S: x19-x28, x29, x30 (the return address), d8-d15.  A new
+ * stack's first frame has x19 = the body, x20 = its argument, x30 =
+ * perf_alone_start. */
+#define ALONE_SWITCH(name)                                                  \
+    ".p2align 4\n.globl " name "\n.hidden " name "\n" name ":\n\t"              \
+    "sub sp, sp, #160\n\t"                                                  \
+    "stp x19, x20, [sp, #0]\n\tstp x21, x22, [sp, #16]\n\t"                 \
+    "stp x23, x24, [sp, #32]\n\tstp x25, x26, [sp, #48]\n\t"                \
+    "stp x27, x28, [sp, #64]\n\tstp x29, x30, [sp, #80]\n\t"                \
+    "stp d8, d9, [sp, #96]\n\tstp d10, d11, [sp, #112]\n\t"                 \
+    "stp d12, d13, [sp, #128]\n\tstp d14, d15, [sp, #144]\n\t"              \
+    "mov x2, sp\n\tldr x3, [x0]\n\tstr x2, [x0]\n\tmov sp, x3\n\t"          \
+    "ldp x19, x20, [sp, #0]\n\tldp x21, x22, [sp, #16]\n\t"                 \
+    "ldp x23, x24, [sp, #32]\n\tldp x25, x26, [sp, #48]\n\t"                \
+    "ldp x27, x28, [sp, #64]\n\tldp x29, x30, [sp, #80]\n\t"                \
+    "ldp d8, d9, [sp, #96]\n\tldp d10, d11, [sp, #112]\n\t"                 \
+    "ldp d12, d13, [sp, #128]\n\tldp d14, d15, [sp, #144]\n\t"              \
+    "add sp, sp, #160\n\tbr x30\n"
+__asm__(".text\n" ALONE_SWITCH("perf_alone_enter")
+            ALONE_SWITCH("perf_alone_yield")
+        ".p2align 4\n.globl perf_alone_start\n.hidden perf_alone_start\n"
+        "perf_alone_start:\n\t"
+        "mov x0, x20\n\tblr x19\n\tbrk #1\n");
+#define ALONE_FRAME 160
+#define ALONE_BODY 0 /* x19 */
+#define ALONE_ARG 1  /* x20 */
+#define ALONE_RET 11 /* x30 */
+#endif
+
+static void *alone_slot;
+
+static __attribute__((noreturn)) void alone_main(void *arg)
+{
+    (void)arg;
+    for (;;)
+        perf_alone_yield(&alone_slot);
+}
+
+/* Give alone_slot a new stack whose first frame starts alone_main. */
+static void alone_setup(void)
+{
+    size_t size = 64 << 10;
+    char *stack = (char *)mmap(NULL, size, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1,
+                               0);
+    void **frame;
+    void (*start)(void) = perf_alone_start;
+    void (*body)(void *) = alone_main;
+    if (stack == (char *)MAP_FAILED)
+        die("mmap");
+    frame = (void **)(void *)(stack + size - ALONE_FRAME);
+    memset(frame, 0, ALONE_FRAME);
+    memcpy(&frame[ALONE_BODY], &body, sizeof(body));
+    memcpy(&frame[ALONE_RET], &start, sizeof(start));
+    frame[ALONE_ARG] = NULL;
+    alone_slot = frame;
+}
+
+static void run_alone(unsigned long n)
+{
+    unsigned long i;
+    for (i = 0; i < n; i++)
+        perf_alone_enter(&alone_slot);
+}
+#endif /* HAVE_FLOOR */
 
 /* ---- deep: each side DEEP_DEPTH calls deep ------------------------------ */
 
@@ -694,7 +812,7 @@ int main(int argc, char **argv)
                   mutexes = 100000000, handoffs = 20000000;
     double t_life, t_fresh, t_nest, t_yield = 0, t_call, t_pp = 0;
     double t_mutex = 0, t_calls2 = 0, t_handoff = 0, t_ww = 0;
-    double t_floor = 0, t_deep[3], t_qemu = 0;
+    double t_floor = 0, t_alone = 0, t_deep[3], t_qemu = 0;
     int i, r, values = 0;
 
     for (i = 1; i < argc; i++) {
@@ -766,6 +884,10 @@ int main(int argc, char **argv)
     floor_setup(&floor_ctx, floor_main);
     run_floor(1000);
 #endif
+#ifdef HAVE_ALONE
+    alone_setup();
+    run_alone(1000);
+#endif
     for (r = 0; r < ROUNDS; r++) {
         unsigned long slice = yields / ROUNDS ? yields / ROUNDS : 1;
         double t0 = now_ns(), y, p;
@@ -793,6 +915,16 @@ int main(int argc, char **argv)
                 t_floor = f;
         }
 #endif
+#ifdef HAVE_ALONE
+        {
+            double a;
+            t0 = now_ns();
+            run_alone(slice);
+            a = (now_ns() - t0) / (double)slice;
+            if (r == 0 || a < t_alone)
+                t_alone = a;
+        }
+#endif
     }
     yield_stop = 1;
     costack_enter(yielder); /* let them end */
@@ -803,6 +935,10 @@ int main(int argc, char **argv)
            t_qemu);
     printf("ping-pong  %11lu x bare sigsetjmp/siglongjmp round trip %.1f ns\n",
            yields, t_pp);
+#ifdef HAVE_ALONE
+    printf("alone      %11lu x out-of-line switch function alone %.2f ns\n",
+           yields, t_alone);
+#endif
 #ifdef HAVE_FLOOR
     printf("floor      %11lu x inline-asm round trip, call/ret paired %.2f ns\n",
            yields, t_floor);
@@ -881,6 +1017,10 @@ int main(int argc, char **argv)
     printf("  round trip / floor              %5.2f  [<= 2]\n",
            t_yield / t_floor);
 #endif
+#ifdef HAVE_ALONE
+    printf("  switch alone / floor            %5.2f\n", t_alone / t_floor);
+    printf("  round trip / switch alone       %5.2f\n", t_yield / t_alone);
+#endif
     printf("  pooled lifecycle / round trip   %5.2f  [<= 2]\n",
            t_life / t_yield);
     printf("  fresh lifecycle / pooled        %5.1f\n", t_fresh / t_life);
@@ -902,11 +1042,13 @@ int main(int argc, char **argv)
     if (values) {
         printf("\nvalue lifecycle %.3f\nvalue fresh %.3f\nvalue nesting %.3f\n"
                "value yield %.3f\nvalue qemu %.3f\nvalue pingpong %.3f\n"
-               "value floor %.3f\nvalue call %.3f\nvalue deep %.3f\n"
+               "value floor %.3f\nvalue alone %.3f\nvalue call %.3f\n"
+               "value deep %.3f\n"
                "value deep_floor %.3f\nvalue deep_calls %.3f\n"
                "value mutex %.3f\nvalue two_calls %.3f\nvalue handoff %.3f\n"
                "value wake_wait %.3f\n",
-               t_life, t_fresh, t_nest, t_yield, t_qemu, t_pp, t_floor, t_call,
+               t_life, t_fresh, t_nest, t_yield, t_qemu, t_pp, t_floor, t_alone,
+               t_call,
                t_deep[DEEP_COSTACK], t_deep[DEEP_FLOOR], t_deep[DEEP_CALLS],
                t_mutex, t_calls2, t_handoff, t_ww);
     }
