@@ -39,10 +39,10 @@
  * these bytes (sizeof(CostackThread)) from the static TLS space glibc
  * reserves for that. */
 #if defined(__ELF__) && (defined(__GNUC__) || defined(__clang__))
-static COSTACK_THREAD_LOCAL CostackThread costack__tls
+COSTACK_THREAD_LOCAL CostackThread costack__tls
     __attribute__((tls_model("initial-exec")));
 #else
-static COSTACK_THREAD_LOCAL CostackThread costack__tls;
+COSTACK_THREAD_LOCAL CostackThread costack__tls;
 #endif
 
 /*
@@ -86,23 +86,6 @@ COSTACK_NOINLINE CostackThread *costack__thread(void)
         t->current = &t->leader;
         t->initialised = 1;
     }
-    return t;
-}
-
-/* The thread state, inline: one offset from the thread pointer, without
- * the call costack__thread() costs.  Only where internal.h's rule allows:
- * in functions that switch as their last act or not at all, which are
- * never inlined into others. */
-#if defined(__GNUC__) || defined(__clang__)
-#define COSTACK_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#else
-#define COSTACK_UNLIKELY(x) (x)
-#endif
-static inline CostackThread *thread_here(void)
-{
-    CostackThread *t = &costack__tls;
-    if (COSTACK_UNLIKELY(!t->initialised))
-        return costack__thread();
     return t;
 }
 
@@ -240,21 +223,14 @@ static struct {
 } quarantine;
 
 /* Whether COSTACK_DEBUG is set (non-empty, not "0"); read once. */
-static int debug_mode(void)
-{
-    static size_t mode; /* 0: not read yet, 1: off, 2: on */
-    size_t m = costack__atomic_load(&mode);
-    if (COSTACK_UNLIKELY(m == 0)) {
-        const char *v = getenv("COSTACK_DEBUG");
-        m = v && *v && strcmp(v, "0") != 0 ? 2 : 1;
-        costack__atomic_store(&mode, m);
-    }
-    return m == 2;
-}
+size_t costack__debug_state;
 
-int costack__debug_mode(void)
+COSTACK_NOINLINE int costack__debug_read(void)
 {
-    return debug_mode();
+    const char *v = getenv("COSTACK_DEBUG");
+    size_t m = v && *v && strcmp(v, "0") != 0 ? 2 : 1;
+    costack__atomic_store(&costack__debug_state, m);
+    return m == 2;
 }
 
 /* Keep co's object, stale, in the quarantine; free the oldest one when it
@@ -289,7 +265,7 @@ static void free_coroutine(CostackCoroutine *co)
     free(co->user_block);
     co->user_block = co->user = NULL;
     co->user_cap = 0;
-    if (debug_mode())
+    if (costack__debug_mode())
         quarantine_put(co);
     else
         free(co);
@@ -381,7 +357,7 @@ static void pool_put(CostackThread *t, CostackCoroutine *co)
         return;
     }
     costack__mutex_lock_pool();
-    if (debug_mode())
+    if (costack__debug_mode())
         max = 0; /* nothing is pooled: see "debug mode" */
     if (t && t->registered) {
         size_t batch = max < THREAD_POOL_BATCH ? max : THREAD_POOL_BATCH;
@@ -633,7 +609,7 @@ costack_create_with(CostackEntry *entry, void *opaque,
 {
     size_t size = COSTACK_DEFAULT_STACK_SIZE;
     size_t guard = COSTACK_DEFAULT_GUARD_SIZE;
-    CostackThread *t = thread_here();
+    CostackThread *t = costack__thread_here();
     CostackCoroutine *co;
 
     if (!entry) {
@@ -849,7 +825,7 @@ CostackCoroutine *costack__running(const char *fn)
  * costack__coroutine_main, ready for reuse. */
 COSTACK_NOINLINE void costack__coroutine_exited(CostackCoroutine *co)
 {
-    CostackThread *t = thread_here();
+    CostackThread *t = costack__thread_here();
     /* The first code on the resumer's stack (sanitizer.h). */
     costack__san_arrive(t->current, co);
     pool_put(t, co);
@@ -968,7 +944,7 @@ static void check_handle(const CostackCoroutine *co, const char *fn)
  * message, and a thread's first enter. */
 static COSTACK_NOINLINE void enter_slow(CostackCoroutine *co)
 {
-    CostackThread *t = thread_here();
+    CostackThread *t = costack__thread_here();
     CostackCoroutine *self = t->current;
 
     check_handle(co, "costack_enter");
@@ -1059,7 +1035,7 @@ static inline void suspend_here(CostackThread *t, int state)
 /* costack_yield when its fast path's test failed. */
 static COSTACK_NOINLINE void suspend(int state)
 {
-    suspend_here(thread_here(), state);
+    suspend_here(costack__thread_here(), state);
 }
 
 COSTACK_NOINLINE void costack_yield(void)
@@ -1080,12 +1056,12 @@ COSTACK_NOINLINE void costack_yield(void)
 
 CostackCoroutine *costack_self(void)
 {
-    return thread_here()->current;
+    return costack__thread_here()->current;
 }
 
 int costack_in_coroutine(void)
 {
-    return thread_here()->current->state != COSTACK_LEADER;
+    return costack__thread_here()->current->state != COSTACK_LEADER;
 }
 
 int costack_entered(const CostackCoroutine *co)
@@ -1137,7 +1113,7 @@ void costack_destroy(CostackCoroutine *co)
  * thread state inline. */
 COSTACK_NOINLINE void costack_wait(CostackDetach *detach, void *arg)
 {
-    CostackThread *t = thread_here();
+    CostackThread *t = costack__thread_here();
     CostackCoroutine *self = t->current;
     if (COSTACK_UNLIKELY(!self->caller))
         costack__running("costack_wait"); /* aborts outside a coroutine */
@@ -1150,7 +1126,7 @@ COSTACK_NOINLINE void costack_wait(CostackDetach *detach, void *arg)
  * it read the thread state inline. */
 COSTACK_NOINLINE void costack_wake(CostackCoroutine *co)
 {
-    CostackThread *t = thread_here();
+    CostackThread *t = costack__thread_here();
     CostackCoroutine *self = t->current;
 
     check_handle(co, "costack_wake");

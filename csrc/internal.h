@@ -23,6 +23,15 @@
 #define COSTACK_BARRIER() __asm__ __volatile__("" ::: "memory")
 #endif
 
+/* Branch hints for the fast paths. */
+#if defined(__GNUC__) || defined(__clang__)
+#define COSTACK_LIKELY(x) __builtin_expect(!!(x), 1)
+#define COSTACK_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define COSTACK_LIKELY(x) (x)
+#define COSTACK_UNLIKELY(x) (x)
+#endif
+
 /* Counters are plain size_t updated with relaxed atomic adds. */
 #if defined(_MSC_VER)
 #include <intrin.h>
@@ -202,8 +211,9 @@ struct CostackCoroutine {
  * rule in the core: a function that reads the state after a switch gets it
  * from costack__thread(), which is not inlined and is fenced, so the
  * address is computed afresh; only a function whose switch is its last act
- * (costack_enter, costack_yield) or that makes none reads it inline
- * (thread_here() in coroutine.c), and such functions are never inlined
+ * (costack_enter, costack_yield), or that makes none, or that reads the
+ * state only before it waits (lock.c), reads it inline
+ * (costack__thread_here() below), and such functions are never inlined
  * into others.  costack.h tells users the same about their own
  * thread-locals.
  */
@@ -237,6 +247,27 @@ typedef struct CostackThread {
 /* The calling thread's state, initialised on first use.  Not inlined and
  * fenced: see the hazard above. */
 CostackThread *costack__thread(void);
+
+/* The state itself, defined in coroutine.c, which says why its TLS model
+ * is initial-exec.  Read it through costack__thread() or
+ * costack__thread_here() only. */
+#if defined(__ELF__) && (defined(__GNUC__) || defined(__clang__))
+extern COSTACK_THREAD_LOCAL CostackThread costack__tls
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+#else
+extern COSTACK_THREAD_LOCAL CostackThread costack__tls;
+#endif
+
+/* The calling thread's state inline: one offset from the thread pointer,
+ * without the call costack__thread() costs.  Only where the hazard above
+ * allows. */
+static inline CostackThread *costack__thread_here(void)
+{
+    CostackThread *t = &costack__tls;
+    if (COSTACK_UNLIKELY(!t->initialised))
+        return costack__thread();
+    return t;
+}
 
 /* The body every coroutine's stack runs: entry functions, one after the
  * other for each reuse from the pool.  Never returns. */
@@ -274,8 +305,19 @@ void costack__queue_link(CostackQueue *q, CostackCoroutine *co, int kind,
                          int at_head);
 void costack__queue_unlink(CostackCoroutine *co);
 
-/* Whether COSTACK_DEBUG=1 (coroutine.c, "debug mode"). */
-int costack__debug_mode(void);
+/* Whether COSTACK_DEBUG=1 (coroutine.c, "debug mode"), read from the
+ * environment at the first ask: costack__debug_state is 0 until then, 1
+ * off, 2 on.  Inline, so that the fast paths test one variable and make
+ * no call; costack__debug_read() reads the environment and fills it. */
+extern size_t costack__debug_state;
+int costack__debug_read(void);
+static inline int costack__debug_mode(void)
+{
+    size_t m = costack__atomic_load(&costack__debug_state);
+    if (COSTACK_LIKELY(m == 1))
+        return 0;
+    return m == 2 ? 1 : costack__debug_read();
+}
 
 /* Abort with "costack: <fn>: outside a coroutine" unless the calling
  * thread runs a coroutine; returns it. */

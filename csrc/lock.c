@@ -30,66 +30,25 @@
 
 #include "internal.h"
 
-#if defined(__GNUC__) || defined(__clang__)
-#define LIKELY(x) __builtin_expect(!!(x), 1)
-#define UNLIKELY(x) __builtin_expect(!!(x), 0)
-#else
-#define LIKELY(x) (x)
-#define UNLIKELY(x) (x)
-#endif
-
 /* What a waiter waits for (co->wait_kind): internal.h's CostackWaitKind. */
 #define WAIT_QUEUE COSTACK_WAIT_QUEUE
 #define WAIT_MUTEX COSTACK_WAIT_MUTEX
 #define WAIT_READ COSTACK_WAIT_READ
 #define WAIT_WRITE COSTACK_WAIT_WRITE
 
-/* The calling thread's state (costack__thread()), kept in a thread-local
- * of this file, so that the fast paths find the running coroutine with
- * two loads instead of a call.  Initial-exec for the reason coroutine.c
- * gives for its own thread state.  The thread-local hazard does not arise:
- * every function here reads it before it waits, never after. */
-#if defined(__ELF__) && (defined(__GNUC__) || defined(__clang__))
-static COSTACK_THREAD_LOCAL CostackThread *lock_thread
-    __attribute__((tls_model("initial-exec")));
-#else
-static COSTACK_THREAD_LOCAL CostackThread *lock_thread;
-#endif
-
 /* The running coroutine; aborts with "costack: <fn>: outside a coroutine"
  * for a thread's leader. */
 static inline CostackCoroutine *running(const char *fn)
 {
-    CostackThread *t = lock_thread;
-    CostackCoroutine *co;
-    if (UNLIKELY(!t))
-        lock_thread = t = costack__thread();
-    co = t->current;
-    if (UNLIKELY(co == &t->leader)) /* no load: the leader is in *t */
+    /* Read before any wait (internal.h's thread-local hazard). */
+    CostackThread *t = costack__thread_here();
+    CostackCoroutine *co = t->current;
+    if (COSTACK_UNLIKELY(co == &t->leader)) /* no load: the leader is in *t */
         return costack__running(fn); /* aborts */
     return co;
 }
 
 /* ---- debug mode: one thread at a time ------------------------------------- */
-
-/* Whether COSTACK_DEBUG is on, cached here so that the fast paths read one
- * variable and make no call: 0 not known yet, 1 off, 2 on. */
-static size_t debug_state;
-
-static COSTACK_NOINLINE int debug_read(void)
-{
-    size_t m = costack__debug_mode() ? 2 : 1;
-    costack__atomic_store(&debug_state, m);
-    return m == 2;
-}
-
-static inline int debug_on(void)
-{
-    size_t m = costack__atomic_load(&debug_state);
-    if (LIKELY(m == 1))
-        return 0;
-    return m == 2 ? 1 : debug_read();
-}
 
 /* COSTACK_DEBUG: q (a queue, or a lock's queue) was used last by another
  * thread, and this one does not hold the global mutex.  Only a use without
@@ -112,7 +71,7 @@ static COSTACK_NOINLINE void debug_use(CostackQueue *q, const char *fn)
 
 #define DEBUG_USE(q, fn)                                                    \
     do {                                                                    \
-        if (UNLIKELY(debug_on()))                                           \
+        if (COSTACK_UNLIKELY(costack__debug_mode()))                        \
             debug_use((q), (fn));                                           \
     } while (0)
 
@@ -256,7 +215,7 @@ void costack_mutex_lock(CostackMutex *m)
 {
     CostackCoroutine *co = running("costack_mutex_lock");
     DEBUG_USE(&m->waiters_, "costack_mutex_lock");
-    if (LIKELY(!m->holder_)) {
+    if (COSTACK_LIKELY(!m->holder_)) {
         m->holder_ = co;
         co->locks_held++;
         return;
@@ -285,7 +244,7 @@ void costack_mutex_unlock(CostackMutex *m)
     CostackCoroutine *co = running("costack_mutex_unlock");
     CostackCoroutine *next;
     DEBUG_USE(&m->waiters_, "costack_mutex_unlock");
-    if (UNLIKELY(m->holder_ != co)) {
+    if (COSTACK_UNLIKELY(m->holder_ != co)) {
         if (!m->holder_)
             costack__die("costack: costack_mutex_unlock: the mutex is not "
                          "locked");
@@ -294,7 +253,7 @@ void costack_mutex_unlock(CostackMutex *m)
     }
     co->locks_held--;
     next = m->waiters_.first_;
-    if (LIKELY(!next)) {
+    if (COSTACK_LIKELY(!next)) {
         m->holder_ = NULL;
         return;
     }
@@ -342,7 +301,7 @@ void costack_rwlock_rdlock(CostackRwlock *l)
     CostackCoroutine *co = running("costack_rwlock_rdlock");
     DEBUG_USE(&l->waiters_, "costack_rwlock_rdlock");
     /* Fair: a reader waits while anyone waits, a writer above all. */
-    if (LIKELY(!l->writer_ && !l->waiters_.first_)) {
+    if (COSTACK_LIKELY(!l->writer_ && !l->waiters_.first_)) {
         l->readers_++;
         co->locks_held++;
         return;
@@ -358,7 +317,7 @@ void costack_rwlock_wrlock(CostackRwlock *l)
 {
     CostackCoroutine *co = running("costack_rwlock_wrlock");
     DEBUG_USE(&l->waiters_, "costack_rwlock_wrlock");
-    if (LIKELY(!l->writer_ && !l->readers_)) {
+    if (COSTACK_LIKELY(!l->writer_ && !l->readers_)) {
         /* Free, hence nobody waits (see the invariant at the top). */
         l->writer_ = co;
         co->locks_held++;
