@@ -1,7 +1,8 @@
 /*
- * platform.h - what the generic core and the backends need from the
- * operating system: mutexes, a thread-exit hook, guarded stacks, the
- * overflow report and the high-water scan.
+ * platform.h - what the generic core, the event loop and the backends
+ * need from the operating system: mutexes, condition variables and
+ * threads, a thread-exit hook, the clock and the CPU count, guarded
+ * stacks, the overflow report and the high-water scan.
  *
  * Each platform implements the "supplied by" half in its own files
  * (platform_unix.c with stack_unix.c; platform_windows.c); platform.c has
@@ -14,6 +15,12 @@
 
 #include "internal.h"
 
+#if defined(_WIN32)
+#include "windows_sys.h"
+#else
+#include <pthread.h>
+#endif
+
 /* ---- supplied by each platform ---------------------------------------- */
 
 /* The process-wide mutexes, statically initialised: the global mutex of
@@ -23,6 +30,54 @@ int costack__mutex_trylock_global(void); /* 1 when locked */
 void costack__mutex_unlock_global(void);
 void costack__mutex_lock_pool(void);
 void costack__mutex_unlock_pool(void);
+
+/* Mutexes, condition variables and threads for the event loop and its
+ * worker pool (loop.c), as the system's own types so that the loop embeds
+ * them without allocating.  Init and destroy report nothing: Windows'
+ * cannot fail, and pthread's fail only for want of memory where the
+ * system allocates them, which is not checked. */
+#if defined(_WIN32)
+typedef SRWLOCK CostackPlatformMutex;
+typedef CONDITION_VARIABLE CostackPlatformCond;
+typedef HANDLE CostackPlatformThread;
+#else
+typedef pthread_mutex_t CostackPlatformMutex;
+typedef pthread_cond_t CostackPlatformCond;
+typedef pthread_t CostackPlatformThread;
+#endif
+/* Make m usable, unlocked. */
+void costack__platform_mutex_init(CostackPlatformMutex *m);
+/* Release what m holds; m is unlocked and no longer used. */
+void costack__platform_mutex_destroy(CostackPlatformMutex *m);
+/* Lock m (not recursive); dies through costack__die if the system fails. */
+void costack__platform_mutex_lock(CostackPlatformMutex *m);
+/* Unlock m, locked by this thread. */
+void costack__platform_mutex_unlock(CostackPlatformMutex *m);
+/* Make c usable. */
+void costack__platform_cond_init(CostackPlatformCond *c);
+/* Release what c holds; no thread waits on it any more. */
+void costack__platform_cond_destroy(CostackPlatformCond *c);
+/* Unlock m, wait for a signal on c (or a spurious wakeup), lock m again. */
+void costack__platform_cond_wait(CostackPlatformCond *c,
+                                 CostackPlatformMutex *m);
+/* Wake one thread waiting on c, if any. */
+void costack__platform_cond_signal(CostackPlatformCond *c);
+/* Wake every thread waiting on c. */
+void costack__platform_cond_broadcast(CostackPlatformCond *c);
+/* Start a new thread that runs body(arg) (costack__platform_thread_init
+ * is another matter: the setup of a thread that uses costack), and store
+ * it in *thread for costack__platform_thread_join: 0, or -1 with errno. */
+int costack__platform_thread_start(CostackPlatformThread *thread,
+                                   void (*body)(void *), void *arg);
+/* Wait for a thread started by costack__platform_thread_start to end, and
+ * release it. */
+void costack__platform_thread_join(CostackPlatformThread thread);
+
+/* A monotonic clock in nanoseconds (its origin is arbitrary). */
+long long costack__platform_now_ns(void);
+
+/* The number of CPUs online, between 1 and 1024. */
+int costack__platform_cpu_count(void);
 
 /* Per-thread setup on a thread's first use of costack: arrange for
  * costack__thread_exit(t) at thread exit, and whatever the platform needs

@@ -1,7 +1,8 @@
 /*
- * platform_unix.c - the POSIX platform layer: mutexes, the thread-exit
- * hook and stack-overflow reporting.  The stacks themselves (guard pages,
- * slabs, the mapping limit) are in stack_unix.c.
+ * platform_unix.c - the POSIX platform layer: mutexes, conditions and
+ * threads, the clock and the CPU count, the thread-exit hook and
+ * stack-overflow reporting.  The stacks themselves (guard pages, slabs,
+ * the mapping limit) are in stack_unix.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #if defined(__linux__)
 #include <ucontext.h>
@@ -63,6 +65,110 @@ void costack__mutex_unlock_pool(void)
 {
     pthread_mutex_unlock(&pool_mutex);
 }
+
+/* ---- for the event loop: locks, worker threads, the clock, the CPUs ---- */
+
+void costack__platform_mutex_init(CostackPlatformMutex *m)
+{
+    pthread_mutex_init(m, NULL);
+}
+
+void costack__platform_mutex_destroy(CostackPlatformMutex *m)
+{
+    pthread_mutex_destroy(m);
+}
+
+void costack__platform_mutex_lock(CostackPlatformMutex *m)
+{
+    if (pthread_mutex_lock(m) != 0)
+        costack__die("costack: pthread_mutex_lock failed in the event loop");
+}
+
+void costack__platform_mutex_unlock(CostackPlatformMutex *m)
+{
+    pthread_mutex_unlock(m);
+}
+
+void costack__platform_cond_init(CostackPlatformCond *c)
+{
+    pthread_cond_init(c, NULL);
+}
+
+void costack__platform_cond_destroy(CostackPlatformCond *c)
+{
+    pthread_cond_destroy(c);
+}
+
+void costack__platform_cond_wait(CostackPlatformCond *c,
+                                 CostackPlatformMutex *m)
+{
+    pthread_cond_wait(c, m);
+}
+
+void costack__platform_cond_signal(CostackPlatformCond *c)
+{
+    pthread_cond_signal(c);
+}
+
+void costack__platform_cond_broadcast(CostackPlatformCond *c)
+{
+    pthread_cond_broadcast(c);
+}
+
+/* What a new thread runs: handed over by the thread that started it,
+ * freed by the new one. */
+typedef struct ThreadStart {
+    void (*body)(void *);
+    void *arg;
+} ThreadStart;
+
+static void *thread_main(void *opaque)
+{
+    ThreadStart start = *(ThreadStart *)opaque;
+    free(opaque);
+    start.body(start.arg);
+    return NULL;
+}
+
+int costack__platform_thread_start(CostackPlatformThread *thread,
+                                   void (*body)(void *), void *arg)
+{
+    ThreadStart *start = (ThreadStart *)malloc(sizeof *start);
+    int e;
+    if (!start) {
+        errno = ENOMEM;
+        return -1;
+    }
+    start->body = body;
+    start->arg = arg;
+    e = pthread_create(thread, NULL, thread_main, start);
+    if (e != 0) {
+        free(start);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+void costack__platform_thread_join(CostackPlatformThread thread)
+{
+    pthread_join(thread, NULL);
+}
+
+long long costack__platform_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int costack__platform_cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (n > 1024 ? 1024 : (int)n) : 1;
+}
+
+/* ---- memory ------------------------------------------------------------ */
 
 size_t costack__platform_page_size(void)
 {

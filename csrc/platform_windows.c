@@ -1,6 +1,7 @@
 /*
- * platform_windows.c - the Windows platform layer: mutexes, the thread-exit
- * hook, the page size, the pool cap and stack-overflow reporting.
+ * platform_windows.c - the Windows platform layer: mutexes, conditions and
+ * threads, the clock and the CPU count, the thread-exit hook, the page
+ * size, the pool cap and stack-overflow reporting.
  *
  * Fiber stacks are allocated, guarded and freed by the system
  * (backend_fibers.c), so platform.h's stack mapping has no Windows version.
@@ -8,8 +9,11 @@
 #include "windows_sys.h"
 #include <psapi.h> /* QueryWorkingSetEx (in kernel32 since Windows 7) */
 
+#include <process.h> /* _beginthreadex */
+
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "internal.h"
 #include "platform.h"
@@ -41,6 +45,125 @@ void costack__mutex_unlock_pool(void)
 {
     ReleaseSRWLockExclusive(&pool_mutex);
 }
+
+/* ---- for the event loop: locks, worker threads, the clock, the CPUs ---- */
+
+void costack__platform_mutex_init(CostackPlatformMutex *m)
+{
+    InitializeSRWLock(m);
+}
+
+void costack__platform_mutex_destroy(CostackPlatformMutex *m)
+{
+    (void)m; /* an SRW lock holds nothing */
+}
+
+/* An SRW lock cannot fail to lock: nothing to die of. */
+void costack__platform_mutex_lock(CostackPlatformMutex *m)
+{
+    AcquireSRWLockExclusive(m);
+}
+
+void costack__platform_mutex_unlock(CostackPlatformMutex *m)
+{
+    ReleaseSRWLockExclusive(m);
+}
+
+void costack__platform_cond_init(CostackPlatformCond *c)
+{
+    InitializeConditionVariable(c);
+}
+
+void costack__platform_cond_destroy(CostackPlatformCond *c)
+{
+    (void)c; /* a condition variable holds nothing */
+}
+
+void costack__platform_cond_wait(CostackPlatformCond *c,
+                                 CostackPlatformMutex *m)
+{
+    SleepConditionVariableSRW(c, m, INFINITE, 0);
+}
+
+void costack__platform_cond_signal(CostackPlatformCond *c)
+{
+    WakeConditionVariable(c);
+}
+
+void costack__platform_cond_broadcast(CostackPlatformCond *c)
+{
+    WakeAllConditionVariable(c);
+}
+
+/* What a new thread runs: handed over by the thread that started it,
+ * freed by the new one. */
+typedef struct ThreadStart {
+    void (*body)(void *);
+    void *arg;
+} ThreadStart;
+
+static unsigned __stdcall thread_main(void *opaque)
+{
+    ThreadStart start = *(ThreadStart *)opaque;
+    free(opaque);
+    start.body(start.arg);
+    return 0;
+}
+
+/* _beginthreadex, not CreateThread: the C runtime sets up the thread (and
+ * sets errno when it cannot). */
+int costack__platform_thread_start(CostackPlatformThread *thread,
+                                   void (*body)(void *), void *arg)
+{
+    ThreadStart *start = (ThreadStart *)malloc(sizeof *start);
+    uintptr_t h;
+    if (!start) {
+        errno = ENOMEM;
+        return -1;
+    }
+    start->body = body;
+    start->arg = arg;
+    h = _beginthreadex(NULL, 0, thread_main, start, 0, NULL);
+    if (!h) {
+        int e = errno;
+        free(start);
+        errno = e;
+        return -1;
+    }
+    *thread = (HANDLE)h;
+    return 0;
+}
+
+void costack__platform_thread_join(CostackPlatformThread thread)
+{
+    WaitForSingleObject(thread, INFINITE);
+    CloseHandle(thread);
+}
+
+long long costack__platform_now_ns(void)
+{
+    static LARGE_INTEGER freq;
+    LARGE_INTEGER c;
+    if (freq.QuadPart == 0)
+        QueryPerformanceFrequency(&freq); /* the same value in every thread */
+    QueryPerformanceCounter(&c);
+    /* Whole seconds and the rest apart: counter * 1e9 would overflow. */
+    return (long long)(c.QuadPart / freq.QuadPart) * 1000000000LL +
+           (long long)(c.QuadPart % freq.QuadPart) * 1000000000LL /
+               freq.QuadPart;
+}
+
+int costack__platform_cpu_count(void)
+{
+    SYSTEM_INFO si;
+    GetSystemInfo(&si);
+    if (si.dwNumberOfProcessors == 0)
+        return 1;
+    return si.dwNumberOfProcessors > 1024 ? 1024
+                                          : (int)si.dwNumberOfProcessors;
+}
+
+/* ---- memory ------------------------------------------------------------ */
 
 size_t costack__platform_page_size(void)
 {
