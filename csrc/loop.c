@@ -33,12 +33,9 @@
 #endif
 #if defined(_WIN32)
 #include "windows_sys.h" /* lean: winsock2.h may follow */
-#include <winsock2.h>
-#include <process.h>
+#include <winsock2.h>    /* INVALID_SOCKET, closesocket */
 #else
-#include <pthread.h>
-#include <time.h>
-#include <unistd.h>
+#include <unistd.h> /* close */
 #endif
 #include <errno.h>
 #include <limits.h>
@@ -50,47 +47,13 @@
 
 #include "internal.h"
 #include "loop.h"
+#include "platform.h"
 
 #if !defined(ENOTSUP) && defined(EOPNOTSUPP)
 #define ENOTSUP EOPNOTSUPP
 #endif
 
-/* ---- threads, mutexes, atomics ------------------------------------------ */
-
-#if defined(_WIN32)
-typedef SRWLOCK LoopMutex;
-typedef CONDITION_VARIABLE LoopCond;
-typedef HANDLE LoopThreadId;
-static void mutex_init(LoopMutex *m) { InitializeSRWLock(m); }
-static void mutex_destroy(LoopMutex *m) { (void)m; }
-static void mutex_lock(LoopMutex *m) { AcquireSRWLockExclusive(m); }
-static void mutex_unlock(LoopMutex *m) { ReleaseSRWLockExclusive(m); }
-static void cond_init(LoopCond *c) { InitializeConditionVariable(c); }
-static void cond_destroy(LoopCond *c) { (void)c; }
-static void cond_wait(LoopCond *c, LoopMutex *m)
-{
-    SleepConditionVariableSRW(c, m, INFINITE, 0);
-}
-static void cond_signal(LoopCond *c) { WakeConditionVariable(c); }
-static void cond_broadcast(LoopCond *c) { WakeAllConditionVariable(c); }
-#else
-typedef pthread_mutex_t LoopMutex;
-typedef pthread_cond_t LoopCond;
-typedef pthread_t LoopThreadId;
-static void mutex_init(LoopMutex *m) { pthread_mutex_init(m, NULL); }
-static void mutex_destroy(LoopMutex *m) { pthread_mutex_destroy(m); }
-static void mutex_lock(LoopMutex *m)
-{
-    if (pthread_mutex_lock(m) != 0)
-        costack__die("costack: pthread_mutex_lock failed in the event loop");
-}
-static void mutex_unlock(LoopMutex *m) { pthread_mutex_unlock(m); }
-static void cond_init(LoopCond *c) { pthread_cond_init(c, NULL); }
-static void cond_destroy(LoopCond *c) { pthread_cond_destroy(c); }
-static void cond_wait(LoopCond *c, LoopMutex *m) { pthread_cond_wait(c, m); }
-static void cond_signal(LoopCond *c) { pthread_cond_signal(c); }
-static void cond_broadcast(LoopCond *c) { pthread_cond_broadcast(c); }
-#endif
+/* ---- flags, deadlines, errors ------------------------------------------ */
 
 /* Flags that another thread sets (stop, notified): plain ints with
  * acquire loads and release stores. */
@@ -102,29 +65,10 @@ static void cond_broadcast(LoopCond *c) { pthread_cond_broadcast(c); }
 #define FLAG_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #endif
 
-/* Monotonic time in nanoseconds. */
-static long long now_ns(void)
-{
-#if defined(_WIN32)
-    static LARGE_INTEGER freq;
-    LARGE_INTEGER c;
-    if (freq.QuadPart == 0)
-        QueryPerformanceFrequency(&freq); /* the same value in every thread */
-    QueryPerformanceCounter(&c);
-    return (long long)(c.QuadPart / freq.QuadPart) * 1000000000LL +
-           (long long)(c.QuadPart % freq.QuadPart) * 1000000000LL /
-               freq.QuadPart;
-#else
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-#endif
-}
-
 /* now + ns, saturated: a deadline that cannot overflow. */
 static long long deadline_after(long long ns)
 {
-    long long now = now_ns();
+    long long now = costack__platform_now_ns();
     if (ns < 0)
         ns = 0;
     return ns > LLONG_MAX - now ? LLONG_MAX : now + ns;
@@ -137,18 +81,6 @@ int costack__timeout_ms(long long ns)
     if (ns >= (long long)INT_MAX * 1000000LL)
         return INT_MAX;
     return (int)((ns + 999999) / 1000000);
-}
-
-static int cpu_count(void)
-{
-#if defined(_WIN32)
-    SYSTEM_INFO si;
-    GetSystemInfo(&si);
-    return si.dwNumberOfProcessors > 0 ? (int)si.dwNumberOfProcessors : 1;
-#else
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (n > 1024 ? 1024 : (int)n) : 1;
-#endif
 }
 
 COSTACK_NORETURN static void die_in(const char *fn, const char *what)
@@ -194,12 +126,12 @@ typedef struct LoopJob {
 } LoopJob;
 
 typedef struct LoopPool {
-    LoopMutex mutex;
-    LoopCond work; /* a job was queued, or shutdown */
-    LoopCond done; /* a cancelled job finished */
+    CostackPlatformMutex mutex;
+    CostackPlatformCond work; /* a job was queued, or shutdown */
+    CostackPlatformCond done; /* a cancelled job finished */
     LoopJob *first, *last;
     size_t queued, idle, threads, max;
-    LoopThreadId *ids;
+    CostackPlatformThread *ids;
     int shutdown;
 } LoopPool;
 
@@ -251,7 +183,7 @@ struct CostackLoop {
     int task_ended; /* the task the dispatch entered has ended */
     int stop;      /* costack_loop_stop (any thread) */
     /* The schedule queue. */
-    LoopMutex remote_mutex;
+    CostackPlatformMutex remote_mutex;
     RemoteNode *remote_first, *remote_last;
     int notified;  /* the poller was poked and the queue not yet taken */
     RemoteNode *batch_first, *batch_last;
@@ -512,14 +444,14 @@ static void notify_locked(CostackLoop *loop)
  * and not yet drained. */
 static void loop_poke(CostackLoop *loop)
 {
-    mutex_lock(&loop->remote_mutex);
+    costack__platform_mutex_lock(&loop->remote_mutex);
     notify_locked(loop);
-    mutex_unlock(&loop->remote_mutex);
+    costack__platform_mutex_unlock(&loop->remote_mutex);
 }
 
 static void remote_push(CostackLoop *loop, RemoteNode *n)
 {
-    mutex_lock(&loop->remote_mutex);
+    costack__platform_mutex_lock(&loop->remote_mutex);
     n->next = NULL;
     n->prev = loop->remote_last;
     if (loop->remote_last)
@@ -529,7 +461,7 @@ static void remote_push(CostackLoop *loop, RemoteNode *n)
     loop->remote_last = n;
     n->where = NODE_SHARED;
     notify_locked(loop);
-    mutex_unlock(&loop->remote_mutex);
+    costack__platform_mutex_unlock(&loop->remote_mutex);
 }
 
 /* Take n off whichever list holds it (the loop's thread). */
@@ -577,23 +509,25 @@ void costack_loop_stop(CostackLoop *loop)
 {
     if (!loop)
         costack__die("costack: costack_loop_stop: NULL loop");
-    mutex_lock(&loop->remote_mutex);
+    costack__platform_mutex_lock(&loop->remote_mutex);
     FLAG_STORE(&loop->stop, 1);
     notify_locked(loop);
-    mutex_unlock(&loop->remote_mutex);
+    costack__platform_mutex_unlock(&loop->remote_mutex);
 }
 
 /* ---- the worker pool ---------------------------------------------------------- */
 
-static void worker_run(LoopPool *p)
+/* A worker thread (costack__platform_thread_start's body; arg: the pool). */
+static void worker_main(void *arg)
 {
-    mutex_lock(&p->mutex);
+    LoopPool *p = (LoopPool *)arg;
+    costack__platform_mutex_lock(&p->mutex);
     for (;;) {
         LoopJob *job;
         void *r;
         while (!p->first && !p->shutdown) {
             p->idle++;
-            cond_wait(&p->work, &p->mutex);
+            costack__platform_cond_wait(&p->work, &p->mutex);
             p->idle--;
         }
         if (!p->first)
@@ -606,78 +540,42 @@ static void worker_run(LoopPool *p)
             p->last = NULL;
         p->queued--;
         job->state = JOB_RUNNING;
-        mutex_unlock(&p->mutex);
+        costack__platform_mutex_unlock(&p->mutex);
         r = job->fn(job->arg);
-        mutex_lock(&p->mutex);
+        costack__platform_mutex_lock(&p->mutex);
         job->result = r;
         job->state = JOB_DONE;
         /* The job lives on its waiter's stack: not a word of it once the
          * waiter may run (after remote_push, or the broadcast). */
         if (job->cancelled)
-            cond_broadcast(&p->done);
+            costack__platform_cond_broadcast(&p->done);
         else
             remote_push(job->loop, &job->node);
     }
-    mutex_unlock(&p->mutex);
+    costack__platform_mutex_unlock(&p->mutex);
 }
-
-#if defined(_WIN32)
-static unsigned __stdcall worker_main(void *arg)
-{
-    worker_run((LoopPool *)arg);
-    return 0;
-}
-static int thread_start(LoopThreadId *id, LoopPool *p)
-{
-    uintptr_t h = _beginthreadex(NULL, 0, worker_main, p, 0, NULL);
-    if (!h)
-        return -1;
-    *id = (HANDLE)h;
-    return 0;
-}
-static void thread_join(LoopThreadId id)
-{
-    WaitForSingleObject(id, INFINITE);
-    CloseHandle(id);
-}
-#else
-static void *worker_main(void *arg)
-{
-    worker_run((LoopPool *)arg);
-    return NULL;
-}
-static int thread_start(LoopThreadId *id, LoopPool *p)
-{
-    int e = pthread_create(id, NULL, worker_main, p);
-    if (e != 0) {
-        errno = e;
-        return -1;
-    }
-    return 0;
-}
-static void thread_join(LoopThreadId id) { pthread_join(id, NULL); }
-#endif
 
 /* Queue job, starting a worker if none is idle for it: 0, or -1 with
  * errno (no worker could be started). */
 static int pool_submit(CostackLoop *loop, LoopJob *job)
 {
     LoopPool *p = &loop->pool;
-    mutex_lock(&p->mutex);
+    costack__platform_mutex_lock(&p->mutex);
     if (!p->ids) {
-        p->max = (size_t)cpu_count();
-        p->ids = (LoopThreadId *)calloc(p->max, sizeof *p->ids);
+        p->max = (size_t)costack__platform_cpu_count();
+        p->ids = (CostackPlatformThread *)calloc(p->max, sizeof *p->ids);
         if (!p->ids) {
-            mutex_unlock(&p->mutex);
+            costack__platform_mutex_unlock(&p->mutex);
             errno = ENOMEM;
             return -1;
         }
     }
     if (p->queued >= p->idle && p->threads < p->max) {
-        if (thread_start(&p->ids[p->threads], p) == 0) {
+        if (costack__platform_thread_start(&p->ids[p->threads],
+                                           worker_main, p) == 0) {
             p->threads++;
         } else if (p->threads == 0) {
-            mutex_unlock(&p->mutex);
+            costack__platform_mutex_unlock(&p->mutex);
             errno = EAGAIN;
             return -1;
         }
@@ -691,8 +589,8 @@ static int pool_submit(CostackLoop *loop, LoopJob *job)
         p->first = job;
     p->last = job;
     p->queued++;
-    cond_signal(&p->work);
-    mutex_unlock(&p->mutex);
+    costack__platform_cond_signal(&p->work);
+    costack__platform_mutex_unlock(&p->mutex);
     return 0;
 }
 
@@ -701,7 +599,7 @@ static int pool_submit(CostackLoop *loop, LoopJob *job)
 static void job_cancel(CostackLoop *loop, LoopJob *job)
 {
     LoopPool *p = &loop->pool;
-    mutex_lock(&p->mutex);
+    costack__platform_mutex_lock(&p->mutex);
     if (job->state == JOB_QUEUED) {
         if (job->prev)
             job->prev->next = job->next;
@@ -716,30 +614,30 @@ static void job_cancel(CostackLoop *loop, LoopJob *job)
     } else if (job->state == JOB_RUNNING) {
         job->cancelled = 1;
         while (job->state != JOB_DONE)
-            cond_wait(&p->done, &p->mutex);
+            costack__platform_cond_wait(&p->done, &p->mutex);
     } else if (job->node.where == NODE_SHARED) {
-        mutex_lock(&loop->remote_mutex);
+        costack__platform_mutex_lock(&loop->remote_mutex);
         remote_unlink(loop, &job->node);
-        mutex_unlock(&loop->remote_mutex);
+        costack__platform_mutex_unlock(&loop->remote_mutex);
     } else {
         remote_unlink(loop, &job->node);
     }
-    mutex_unlock(&p->mutex);
+    costack__platform_mutex_unlock(&p->mutex);
 }
 
 static void pool_shutdown(LoopPool *p)
 {
     size_t i;
-    mutex_lock(&p->mutex);
+    costack__platform_mutex_lock(&p->mutex);
     p->shutdown = 1;
-    cond_broadcast(&p->work);
-    mutex_unlock(&p->mutex);
+    costack__platform_cond_broadcast(&p->work);
+    costack__platform_mutex_unlock(&p->mutex);
     for (i = 0; i < p->threads; i++)
-        thread_join(p->ids[i]);
+        costack__platform_thread_join(p->ids[i]);
     free(p->ids);
-    mutex_destroy(&p->mutex);
-    cond_destroy(&p->work);
-    cond_destroy(&p->done);
+    costack__platform_mutex_destroy(&p->mutex);
+    costack__platform_cond_destroy(&p->work);
+    costack__platform_cond_destroy(&p->done);
 }
 
 /* ---- tasks --------------------------------------------------------------------- */
@@ -935,7 +833,7 @@ static void sleep_until(const char *fn, long long deadline, int yield)
     CostackLoop *loop = loop_for(self, fn);
     CostackLoopWait w;
     wait_init(&w, self, loop);
-    timer_arm(loop, &w.timer, yield ? now_ns() : deadline);
+    timer_arm(loop, &w.timer, yield ? costack__platform_now_ns() : deadline);
     loop->waits++;
     costack_wait(wait_detach, &w);
 }
@@ -1162,7 +1060,7 @@ static int dispatch_timers(CostackLoop *loop)
     int n = 0;
     if (!loop->timers)
         return 0;
-    now = now_ns();
+    now = costack__platform_now_ns();
     /* Timers armed from here on (a woken coroutine that sleeps or yields
      * again) wait for the next iteration. */
     while (loop->timers && loop->timers->deadline <= now &&
@@ -1182,7 +1080,7 @@ static int dispatch_remote(CostackLoop *loop)
     RemoteNode *node;
     int n = 0;
     if (FLAG_LOAD(&loop->notified)) {
-        mutex_lock(&loop->remote_mutex);
+        costack__platform_mutex_lock(&loop->remote_mutex);
         for (node = loop->remote_first; node; node = node->next)
             node->where = NODE_BATCH;
         if (loop->remote_first) {
@@ -1196,7 +1094,7 @@ static int dispatch_remote(CostackLoop *loop)
         }
         loop->remote_first = loop->remote_last = NULL;
         FLAG_STORE(&loop->notified, 0);
-        mutex_unlock(&loop->remote_mutex);
+        costack__platform_mutex_unlock(&loop->remote_mutex);
     }
     while ((node = loop->batch_first) != NULL) {
         CostackCoroutine *co = node->co;
@@ -1243,7 +1141,7 @@ static long long loop_timeout(CostackLoop *loop)
         return 0;
     if (!loop->timers)
         return -1;
-    d = loop->timers->deadline - now_ns();
+    d = loop->timers->deadline - costack__platform_now_ns();
     return d < 0 ? 0 : d;
 }
 
@@ -1371,10 +1269,10 @@ CostackLoop *costack_loop_new(void)
         errno = e;
         return NULL;
     }
-    mutex_init(&loop->remote_mutex);
-    mutex_init(&loop->pool.mutex);
-    cond_init(&loop->pool.work);
-    cond_init(&loop->pool.done);
+    costack__platform_mutex_init(&loop->remote_mutex);
+    costack__platform_mutex_init(&loop->pool.mutex);
+    costack__platform_cond_init(&loop->pool.work);
+    costack__platform_cond_init(&loop->pool.done);
     return loop;
 }
 
@@ -1385,9 +1283,9 @@ int costack_loop_free(CostackLoop *loop)
     CostackThread *t;
     if (!loop)
         return 0;
-    mutex_lock(&loop->remote_mutex);
+    costack__platform_mutex_lock(&loop->remote_mutex);
     pending = loop->remote_first != NULL;
-    mutex_unlock(&loop->remote_mutex);
+    costack__platform_mutex_unlock(&loop->remote_mutex);
     if (pending || loop->running || loop->tasks || loop->waits ||
         loop->run[0].first || loop->run[1].first || loop->batch_first) {
         errno = EBUSY;
@@ -1398,7 +1296,7 @@ int costack_loop_free(CostackLoop *loop)
         free(loop->slots[i]);
     free(loop->slots);
     costack__poller_free(loop->poller);
-    mutex_destroy(&loop->remote_mutex);
+    costack__platform_mutex_destroy(&loop->remote_mutex);
     t = costack__thread();
     if (t->loop == loop)
         t->loop = NULL;
