@@ -584,7 +584,7 @@ void perf_alone_start(void);
  * frame has rbx = the body, r12 = its argument, the return address
  * perf_alone_start. */
 #define ALONE_SWITCH(name)                                                  \
-    ".p2align 4\n.globl " name "\n.hidden " name "\n" name ":\n\t"              \
+    ".p2align 4\n.globl " name "\n.hidden " name "\n" name ":\n\t"          \
     "push %rbp\n\tpush %rbx\n\tpush %r12\n\t"                               \
     "push %r13\n\tpush %r14\n\tpush %r15\n\t"                               \
     "sub $8, %rsp\n\t"                                                      \
@@ -607,7 +607,7 @@ __asm__(".text\n" ALONE_SWITCH("perf_alone_enter")
  * stack's first frame has x19 = the body, x20 = its argument, x30 =
  * perf_alone_start. */
 #define ALONE_SWITCH(name)                                                  \
-    ".p2align 4\n.globl " name "\n.hidden " name "\n" name ":\n\t"              \
+    ".p2align 4\n.globl " name "\n.hidden " name "\n" name ":\n\t"          \
     "sub sp, sp, #160\n\t"                                                  \
     "stp x19, x20, [sp, #0]\n\tstp x21, x22, [sp, #16]\n\t"                 \
     "stp x23, x24, [sp, #32]\n\tstp x25, x26, [sp, #48]\n\t"                \
