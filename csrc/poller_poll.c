@@ -32,7 +32,8 @@
  *   EV_READ, EV_WRITE   the events to ask for readable and writable
  *   REV_READ, REV_WRITE the returned events that say readable, writable
  *   Wake                the wake channel
- *   sys_start/sys_stop  the system's set-up for the poller (or nothing)
+ *   sys_start           the system's set-up for pollers, once per process
+ *                       (or nothing); -1 with errno
  *   wake_open           open the channel and fill in its slot; -1, errno
  *   wake_close, wake_drain (on the loop's thread), wake_send (any thread)
  *   fd_check            0 when fd can be watched; -1 with errno (EBADF)
@@ -74,19 +75,33 @@ static int errno_of_wsa(int e)
     }
 }
 
-static int sys_start(void)
+/* Winsock is started once for the process and never cleaned up, as libuv
+ * does.  WSAStartup and WSACleanup keep a process-wide count, which Wine 8
+ * updates with a plain increment and decrement: with loops made and
+ * dropped on several threads at once (the Rust tests), a live loop's
+ * WSAPoll failed with WSAENOTSOCK in about half the runs of
+ * tests/event_loop.rs, and in none of 22 with one start. */
+static INIT_ONCE wsa_once = INIT_ONCE_STATIC_INIT;
+static int wsa_started;
+
+static BOOL CALLBACK wsa_start(PINIT_ONCE once, PVOID arg, PVOID *ctx)
 {
     WSADATA wsa;
-    if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0) {
+    (void)once;
+    (void)arg;
+    (void)ctx;
+    wsa_started = WSAStartup(MAKEWORD(2, 2), &wsa) == 0;
+    return TRUE;
+}
+
+static int sys_start(void)
+{
+    InitOnceExecuteOnce(&wsa_once, wsa_start, NULL, NULL);
+    if (!wsa_started) {
         errno = EIO;
         return -1;
     }
     return 0;
-}
-
-static void sys_stop(void)
-{
-    WSACleanup();
 }
 
 static int wake_open(Wake *w, PollFd *slot)
@@ -185,10 +200,6 @@ static int sys_start(void)
     return 0;
 }
 
-static void sys_stop(void)
-{
-}
-
 static int pipe_setup(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
@@ -271,7 +282,6 @@ CostackPoller *costack__poller_new(void)
         return NULL;
     p = (CostackPoller *)calloc(1, sizeof *p);
     if (!p) {
-        sys_stop();
         errno = ENOMEM;
         return NULL;
     }
@@ -292,7 +302,6 @@ fail:
     free(p->fds);
     free(p->entries);
     free(p);
-    sys_stop();
     errno = e;
     return NULL;
 }
@@ -303,7 +312,6 @@ void costack__poller_free(CostackPoller *p)
     free(p->fds);
     free(p->entries);
     free(p);
-    sys_stop();
 }
 
 int costack__poller_fd(CostackPoller *p)
