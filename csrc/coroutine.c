@@ -616,6 +616,9 @@ costack_create_with(CostackEntry *entry, void *opaque,
         errno = EINVAL;
         return NULL;
     }
+    /* The defaults are multiples of 64 KiB, so of every page size costack
+     * runs on (4 to 64 KiB): only sizes asked for are checked and rounded,
+     * and the usual create asks nothing of the page size. */
     if (options && (options->stack_size || options->guard_size)) {
         size_t page = costack__page_size();
         if (options->stack_size)
@@ -630,9 +633,6 @@ costack_create_with(CostackEntry *entry, void *opaque,
         size = (size + page - 1) & ~(page - 1);
         guard = (guard + page - 1) & ~(page - 1);
     }
-    /* The defaults are multiples of 64 KiB, so of every page size costack
-     * runs on (4 to 64 KiB): only sizes asked for are checked and rounded,
-     * and the usual create asks nothing of the page size. */
     if (options && options->user_size > COSTACK_MAX_USER_SIZE) {
         errno = EINVAL;
         return NULL;

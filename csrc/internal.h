@@ -249,8 +249,10 @@ typedef struct CostackThread {
 CostackThread *costack__thread(void);
 
 /* The state itself, defined in coroutine.c, which says why its TLS model
- * is initial-exec.  Read it through costack__thread() or
- * costack__thread_here() only. */
+ * is initial-exec.  Elsewhere read it through costack__thread() or
+ * costack__thread_here(); only the fast paths of costack_enter and
+ * costack_yield take its address directly, since their one test also
+ * covers a thread not yet set up. */
 #if defined(__ELF__) && (defined(__GNUC__) || defined(__clang__))
 extern COSTACK_THREAD_LOCAL CostackThread costack__tls
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
