@@ -92,19 +92,31 @@ static void die(const char *what)
     exit(1);
 }
 
+/* Run fn over one slice of n operations and keep in *best the ns per
+ * operation if it is the first slice (round 0) or the best so far. */
+static void time_slice(void (*fn)(unsigned long), unsigned long n, int round,
+                       double *best)
+{
+    double t0 = now_ns(), ns;
+    fn(n);
+    ns = (now_ns() - t0) / (double)n;
+    if (round == 0 || ns < *best)
+        *best = ns;
+}
+
+/* The slice of a measurement of n operations in ROUNDS slices. */
+static unsigned long slice_of(unsigned long n)
+{
+    return n / ROUNDS ? n / ROUNDS : 1;
+}
+
 /* The best (lowest) ns per operation over ROUNDS slices of fn(n / ROUNDS). */
 static double best_of(void (*fn)(unsigned long), unsigned long n)
 {
-    unsigned long slice = n / ROUNDS ? n / ROUNDS : 1;
     double best = 0;
     int r;
-    for (r = 0; r < ROUNDS; r++) {
-        double t0 = now_ns(), ns;
-        fn(slice);
-        ns = (now_ns() - t0) / (double)slice;
-        if (r == 0 || ns < best)
-            best = ns;
-    }
+    for (r = 0; r < ROUNDS; r++)
+        time_slice(fn, slice_of(n), r, &best);
     return best;
 }
 
@@ -776,22 +788,17 @@ static void run_deep(unsigned long n)
  * (modes that this target lacks stay 0). */
 static void measure_deep(unsigned long n, double best[3])
 {
-    unsigned long slice = n / ROUNDS ? n / ROUNDS : 1;
+    unsigned long slice = slice_of(n);
     int r, m;
     best[0] = best[1] = best[2] = 0;
     for (r = 0; r < ROUNDS; r++)
         for (m = DEEP_CALLS; m <= DEEP_FLOOR; m++) {
-            double t0, ns;
 #ifndef HAVE_FLOOR
             if (m == DEEP_FLOOR)
                 continue;
 #endif
             deep_mode = m;
-            t0 = now_ns();
-            run_deep(slice);
-            ns = (now_ns() - t0) / (double)slice;
-            if (r == 0 || ns < best[m])
-                best[m] = ns;
+            time_slice(run_deep, slice, r, &best[m]);
         }
 }
 
@@ -889,41 +896,15 @@ int main(int argc, char **argv)
     run_alone(1000);
 #endif
     for (r = 0; r < ROUNDS; r++) {
-        unsigned long slice = yields / ROUNDS ? yields / ROUNDS : 1;
-        double t0 = now_ns(), y, p;
-        run_yield(slice);
-        y = (now_ns() - t0) / (double)slice;
-        t0 = now_ns();
-        run_pingpong(slice);
-        p = (now_ns() - t0) / (double)slice;
-        if (r == 0 || y < t_yield)
-            t_yield = y;
-        if (r == 0 || p < t_pp)
-            t_pp = p;
-        t0 = now_ns();
-        run_qemu(slice);
-        p = (now_ns() - t0) / (double)slice;
-        if (r == 0 || p < t_qemu)
-            t_qemu = p;
+        unsigned long slice = slice_of(yields);
+        time_slice(run_yield, slice, r, &t_yield);
+        time_slice(run_pingpong, slice, r, &t_pp);
+        time_slice(run_qemu, slice, r, &t_qemu);
 #ifdef HAVE_FLOOR
-        {
-            double f;
-            t0 = now_ns();
-            run_floor(slice);
-            f = (now_ns() - t0) / (double)slice;
-            if (r == 0 || f < t_floor)
-                t_floor = f;
-        }
+        time_slice(run_floor, slice, r, &t_floor);
 #endif
 #ifdef HAVE_ALONE
-        {
-            double a;
-            t0 = now_ns();
-            run_alone(slice);
-            a = (now_ns() - t0) / (double)slice;
-            if (r == 0 || a < t_alone)
-                t_alone = a;
-        }
+        time_slice(run_alone, slice, r, &t_alone);
 #endif
     }
     yield_stop = 1;
@@ -955,30 +936,12 @@ int main(int argc, char **argv)
     run_handoff(1000);
     run_wake_wait(1000);
     for (r = 0; r < ROUNDS; r++) {
-        unsigned long slice = mutexes / ROUNDS ? mutexes / ROUNDS : 1;
-        double t0 = now_ns(), m, c;
-        run_mutex(slice);
-        m = (now_ns() - t0) / (double)slice;
-        t0 = now_ns();
-        run_two_calls(slice);
-        c = (now_ns() - t0) / (double)slice;
-        if (r == 0 || m < t_mutex)
-            t_mutex = m;
-        if (r == 0 || c < t_calls2)
-            t_calls2 = c;
+        time_slice(run_mutex, slice_of(mutexes), r, &t_mutex);
+        time_slice(run_two_calls, slice_of(mutexes), r, &t_calls2);
     }
     for (r = 0; r < ROUNDS; r++) {
-        unsigned long slice = handoffs / ROUNDS ? handoffs / ROUNDS : 1;
-        double t0 = now_ns(), h, w;
-        run_handoff(slice);
-        h = (now_ns() - t0) / (double)slice;
-        t0 = now_ns();
-        run_wake_wait(slice);
-        w = (now_ns() - t0) / (double)slice;
-        if (r == 0 || h < t_handoff)
-            t_handoff = h;
-        if (r == 0 || w < t_ww)
-            t_ww = w;
+        time_slice(run_handoff, slice_of(handoffs), r, &t_handoff);
+        time_slice(run_wake_wait, slice_of(handoffs), r, &t_ww);
     }
     printf("mutex      %11lu x lock+unlock, free  %8.2f ns\n", mutexes,
            t_mutex);
