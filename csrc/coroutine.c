@@ -971,7 +971,7 @@ static COSTACK_NOINLINE void enter_slow(CostackCoroutine *co)
               * were caught above */
         costack__die("Co-routine re-entered recursively");
     }
-    if (!t->ready && thread_ready(t) != 0)
+    if (thread_ready(t) != 0)
         costack__die("costack: costack_enter: cannot set up this thread "
                      "for coroutines (out of memory)");
     enter_switch(t, self, co);
